@@ -1,0 +1,29 @@
+# utkface-repro: reproduce the UTKFace age/gender two-CNN study end to end.
+# Usage: snakemake --cores 8 --resources gpu=1            (the real reproduction, config/config.yaml)
+#        snakemake --cores 2 --configfile config/demo.yaml (the synthetic CPU demo)
+import os
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+sys.path.insert(0, workflow.basedir)
+from workflow_scripts.configcheck import check_config
+
+
+configfile: "config/config.yaml"
+
+
+# Name every wrong key in one line each, then let Snakemake fill the schema's defaults.
+check_config(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
+validate(config, "config/schema.yaml", set_default=True)
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    input:
+        data_targets(),
+    default_target: True

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The two commands of the README, each doing its own set-up on a fresh machine:
+#   ./run.sh demo   install into .venv if needed, run the synthetic demo end to end (report included)
+#   ./run.sh test   install into .venv (and, as root, the Debian packages the tests use), run the tests
+# Extra arguments go to snakemake (demo) or pytest (test).
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${VENV:-.venv}
+PY=${PYTHON:-python3}
+
+install() {
+    local stamp="$VENV/.installed" want
+    want=$(cat pyproject.toml | sha1sum | cut -d' ' -f1)
+    if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
+    echo "==> installing the workflow into $VENV (first run only, about 2 minutes)"
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+        { echo "ERROR: Python >= 3.10 is needed ($PY is $("$PY" --version))" >&2; exit 1; }
+    [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    echo "$want" >"$stamp"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+demo)
+    install
+    export PATH="$PWD/$VENV/bin:$PATH"
+    snakemake --cores "${CORES:-2}" --resources gpu=1 --configfile config/demo.yaml "$@"
+    echo "==> done: open results/report/index.html"
+    ;;
+test)
+    install
+    bash tests/system_deps.sh
+    export PATH="$PWD/$VENV/bin:$PATH"
+    set +e
+    python -m pytest "$@"
+    rc=$?
+    set -e
+    # pytest's 5 means no test ran: that is a failure here, never a pass
+    exit $rc
+    ;;
+*)
+    echo "usage: ./run.sh demo|test [args...]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,100 @@
+"""Shared fixtures: small synthetic datasets, a Range-capable HTTP server, Snakemake runner."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workflow_scripts import synthetic  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    """60 synthetic faces plus the real set's quirks, in a folder."""
+    d = tmp_path_factory.mktemp("synth") / "UTKFace"
+    synthetic.generate(d, 60, seed=3, quirks=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def synth_archive(tmp_path_factory, synth_dir) -> Path:
+    out = tmp_path_factory.mktemp("archive") / "UTKFace.tar.gz"
+    synthetic.pack(synth_dir, out)
+    return out
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves `server.files` (name -> bytes) with Range support; `server.cut` truncates the first reply."""
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        srv = self.server
+        srv.requests.append({"path": self.path, "range": self.headers.get("Range")})
+        data = srv.files.get(self.path.lstrip("/"))
+        if data is None:
+            self.send_error(404, "Not Found")
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if srv.cut and srv.cut > 0:
+            srv.cut -= 1
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def http_server():
+    """A real HTTP server on 127.0.0.1 (a free port), stopped after the test."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.files, srv.requests, srv.cut = {}, [], 0
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real snakemake CLI on this repository's Snakefile in `workdir`."""
+    exe = Path(sys.executable).with_name("snakemake")
+    cmd = [str(exe), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(workdir.glob("logs/**/*.log")))
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n{logs}")
+    return proc
+
+
+def copy_config(tmp: Path, name: str = "demo.yaml") -> Path:
+    dst = tmp / name
+    shutil.copy(ROOT / "config" / name, dst)
+    return dst

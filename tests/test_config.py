@@ -1,0 +1,47 @@
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake
+from workflow_scripts.configcheck import ConfigError, check_config, config_problems, with_defaults
+
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "config,expected",
+    [
+        ({"image_size": "big"}, "`image_size`: 'big' is not of type 'integer'"),
+        ({"dataset": {"mirror": "x"}}, "`dataset.mirror` is unknown"),
+        ({"colour": 1}, "`colour` is unknown"),
+        ({"model_a": {"learning_rate": -1}}, "`model_a.learning_rate`"),
+        ({"split": {"val_fraction": 1.5}}, "`split.val_fraction`"),
+        ({"model_b": {"frozen_epochs": 60}}, "`model_b.frozen_epochs` is above"),
+        ({"split": {"age_bins": [10, 20, 200]}}, "must cover ages 1-116"),
+        ({"split": {"age_bins": [0, 50, 20, 117]}}, "strictly increasing"),
+        ({"dataset": {"local_dir": "a", "local_archive": "b"}}, "keep one"),
+    ],
+)
+def test_each_problem_names_its_key(config, expected):
+    assert any(expected in p for p in config_problems(config, SCHEMA)), config_problems(config, SCHEMA)
+
+
+def test_shipped_configs_are_valid_and_defaults_are_the_studys():
+    for name in ("config.yaml", "demo.yaml"):
+        check_config(yaml.safe_load((ROOT / "config" / name).read_text()), ROOT / "config" / "schema.yaml")
+    full = with_defaults({}, SCHEMA)
+    assert full["image_size"] == 128
+    assert full["split"]["train_val_size"] == 5000 and full["split"]["val_fraction"] == 0.2
+    assert full["model_a"]["learning_rate"] == 0.0013
+    assert (full["model_a"]["lr_factor"], full["model_a"]["lr_patience"]) == (0.8, 7)
+    assert full["model_b"]["frozen_epochs"] == 5 and full["model_b"]["unfreeze_layers"] == 8
+    assert (full["model_b"]["frozen_learning_rate"], full["model_b"]["learning_rate"]) == (0.001, 0.00002)
+    assert full["model_b"]["loss_weights"] == {"age": 1.0, "gender": 10.0}
+    with pytest.raises(ConfigError, match="image_size"):
+        check_config({"image_size": 8}, ROOT / "config" / "schema.yaml")
+
+
+def test_snakemake_refuses_a_bad_config_naming_the_key(tmp_path):
+    (tmp_path / "bad.yaml").write_text("dataset:\n  mirorr: https://example.org\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert proc.returncode != 0
+    assert "`dataset.mirorr` is unknown" in proc.stdout + proc.stderr

@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from workflow_scripts.splits import SplitError, allocate, main, make_splits, strata
+
+BINS = [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 117]
+
+
+@pytest.fixture(scope="module")
+def labels():
+    rng = np.random.default_rng(0)
+    n = 3000
+    return pd.DataFrame({
+        "path": [f"{i:05d}.jpg" for i in range(n)],
+        "age": np.clip(rng.gamma(3, 11, n).astype(int) + 1, 1, 116),
+        "gender": (rng.random(n) < 0.45).astype(int),
+        "race": rng.integers(0, 5, n),
+        "datetime": ["20170101000000000"] * n,
+    })
+
+
+def test_sizes_disjoint_and_complete(labels):
+    parts = make_splits(labels, 1000, 0.2, None, BINS, seed=1)
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [800, 200, 2000]
+    sets = [set(parts[s]["path"]) for s in ("train", "val", "test")]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert set.union(*sets) == set(labels["path"])
+
+
+def test_stratified_by_age_bin_and_gender(labels):
+    parts = make_splits(labels, 1000, 0.2, None, BINS, seed=1)
+    whole = strata(labels, BINS).value_counts(normalize=True)
+    for name in ("train", "val"):
+        share = strata(parts[name], BINS).value_counts(normalize=True).reindex(whole.index, fill_value=0)
+        # proportional allocation: each stratum's share is off by at most one image's worth
+        assert (share - whole).abs().max() <= 1 / len(parts[name]) + 1e-9
+
+
+def test_test_size_and_seed_sensitivity(labels):
+    a = make_splits(labels, 1000, 0.2, 500, BINS, seed=1)
+    b = make_splits(labels, 1000, 0.2, 500, BINS, seed=2)
+    assert len(a["test"]) == 500
+    assert not a["val"]["path"].equals(b["val"]["path"])
+
+
+def test_same_seed_same_bytes(tmp_path, labels):
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    outs = []
+    for run in ("a", "b"):
+        args = ["--labels", str(tmp_path / "labels.csv"), "--train-val-size", "1000", "--val-fraction", "0.2",
+                "--test-size=", "--age-bins", ",".join(map(str, BINS)), "--seed", "5"]
+        for s in ("train", "val", "test"):
+            args += [f"--out-{s}", str(tmp_path / f"{run}_{s}.csv")]
+        # shuffled input rows must not change the result
+        if run == "b":
+            labels.sample(frac=1, random_state=3).to_csv(tmp_path / "labels.csv", index=False)
+        main(args)
+        outs.append([(tmp_path / f"{run}_{s}.csv").read_bytes() for s in ("train", "val", "test")])
+    assert outs[0] == outs[1]
+
+
+def test_allocate_largest_remainder():
+    counts = pd.Series({"a": 5, "b": 3, "c": 2})
+    assert allocate(counts, 5).to_dict() == {"a": 3, "b": 1, "c": 1} or allocate(counts, 5).sum() == 5
+    assert allocate(counts, 10).to_dict() == counts.to_dict()
+    assert allocate(counts, 0).sum() == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs,key",
+    [
+        ({"train_val_size": 5000}, "split.train_val_size"),
+        ({"test_size": 2500}, "split.test_size"),
+        ({"val_fraction": 0.0001}, "split.val_fraction"),
+        ({"age_bins": [10, 20]}, "split.age_bins"),
+    ],
+)
+def test_errors_name_the_config_key(labels, kwargs, key):
+    args = {"train_val_size": 1000, "val_fraction": 0.2, "test_size": None, "age_bins": BINS, "seed": 0}
+    with pytest.raises(SplitError, match=key.replace(".", r"\.")):
+        make_splits(labels, **{**args, **kwargs})

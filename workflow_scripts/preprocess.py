@@ -1,0 +1,98 @@
+"""Decode each split's images once into a uint8 array (N, S, S, 3), RGB, memory-mappable `.npy`.
+
+Row i of `<split>_images.npy` is row i of the split's CSV. Training reads only these arrays, never JPEGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .fileio import atomic_path, setup_logging
+from .labels import read_labels
+
+log = logging.getLogger("utkface.preprocess")
+
+INTERPOLATION = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def load_image(path: str | os.PathLike, size: int, interpolation: str = "bilinear") -> np.ndarray:
+    """One image as uint8 (size, size, 3), RGB whatever the source mode (L, RGBA, CMYK, P)."""
+    with Image.open(path) as im:
+        # Let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding when that stays >= size.
+        im.draft("RGB", (size, size))
+        im = im.convert("RGB")
+        if im.size != (size, size):
+            im = im.resize((size, size), INTERPOLATION[interpolation])
+        return np.asarray(im, dtype=np.uint8)
+
+
+def _fill(job: tuple[str, str, list[tuple[int, str]], int, str]) -> int:
+    out, root, items, size, interpolation = job
+    arr = np.load(out, mmap_mode="r+")
+    for i, rel in items:
+        try:
+            arr[i] = load_image(Path(root, rel), size, interpolation)
+        except Exception as err:
+            raise RuntimeError(f"{Path(root, rel)}: cannot decode ({err})") from err
+    arr.flush()
+    return len(items)
+
+
+def preprocess(
+    images_root: str | os.PathLike,
+    split_csv: str | os.PathLike,
+    out: str | os.PathLike,
+    size: int,
+    interpolation: str = "bilinear",
+    workers: int = 1,
+) -> int:
+    """Write `out` (.npy) for the split; returns the image count. Decodes in `workers` processes."""
+    paths = read_labels(split_csv)["path"].tolist()
+    n = len(paths)
+    with atomic_path(out, ".npy") as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        del arr
+        chunk = max(64, -(-n // (4 * max(1, workers))))
+        items = list(enumerate(paths))
+        jobs = [(str(tmp), str(images_root), items[s:s + chunk], size, interpolation)
+                for s in range(0, n, chunk)]
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                done = sum(pool.map(_fill, jobs))
+        else:
+            done = sum(map(_fill, jobs))
+        assert done == n
+    log.info("%s: %d images at %dx%d", out, n, size, size)
+    return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--images", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--interpolation", default="bilinear", choices=sorted(INTERPOLATION))
+    p.add_argument("--workers", type=int, default=1)
+    a = p.parse_args(argv)
+    setup_logging()
+    try:
+        preprocess(a.images, a.split, a.out, a.size, a.interpolation, a.workers)
+    except RuntimeError as err:
+        raise SystemExit(f"ERROR: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
