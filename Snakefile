@@ -11,7 +11,7 @@ sys.path.insert(0, workflow.basedir)
 from workflow_scripts.configcheck import check_config
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 # Name every wrong key in one line each, then let Snakemake fill the schema's defaults.
@@ -21,9 +21,13 @@ validate(config, "config/schema.yaml", set_default=True)
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:
     input:
         data_targets(),
+        model_targets(),
+        eval_targets(),
     default_target: True

@@ -27,3 +27,41 @@ def images_dir():
 
 def data_targets():
     return expand(f"{DATA}/arrays/{{split}}_images.npy", split=SPLITS)
+
+MODELS = ["A", "B"]
+SEEDS = config["seeds"] or [config["seed"]]
+MODEL_DIR = "results/models/{model}/seed_{seed}"
+EVAL_DIR = "results/eval/{model}/seed_{seed}/{split}"
+VGG_WEIGHTS = "resources/" + os.path.basename(config["model_b"]["weights_url"])
+
+
+def train_config(wildcards):
+    """Only what shapes a training run, so that editing unrelated keys never retrains a model."""
+    keys = ["image_size", "augmentation", f"model_{wildcards.model.lower()}"]
+    cfg = {k: config[k] for k in keys}
+    cfg["train"] = {k: v for k, v in config["train"].items() if k != "resources"}
+    return json.dumps(cfg, sort_keys=True)
+
+
+def vgg_weights(wildcards):
+    """Model B's base weights as an input file ([] for Model A and for random init)."""
+    w = config["model_b"]["weights"]
+    if wildcards.model != "B" or w == "none":
+        return []
+    return VGG_WEIGHTS if w == "imagenet" else w
+
+
+def split_file(split):
+    return f"{DATA}/splits/{split}.csv"
+
+
+def array_file(split):
+    return f"{DATA}/arrays/{split}_images.npy"
+
+
+def model_targets():
+    return expand(f"{MODEL_DIR}/model.keras", model=MODELS, seed=SEEDS)
+
+
+def eval_targets():
+    return expand(f"{EVAL_DIR}/metrics.json", model=MODELS, seed=SEEDS, split=["val", "test"])

@@ -98,3 +98,34 @@ def copy_config(tmp: Path, name: str = "demo.yaml") -> Path:
     dst = tmp / name
     shutil.copy(ROOT / "config" / name, dst)
     return dst
+
+
+def full_config(**overrides) -> dict:
+    """The workflow config with the schema's defaults, plus nested overrides {"model_a": {...}}."""
+    import yaml
+
+    from workflow_scripts.configcheck import with_defaults
+
+    cfg = with_defaults({}, yaml.safe_load((ROOT / "config" / "schema.yaml").read_text()))
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """240 synthetic faces as 32 px train/val/test arrays plus split CSVs."""
+    from workflow_scripts.labels import build_labels, write_csv
+    from workflow_scripts.preprocess import preprocess
+    from workflow_scripts.splits import make_splits
+
+    root = tmp_path_factory.mktemp("tiny")
+    synthetic.generate(root / "img", 240, seed=5, quirks=False, workers=2)
+    labels, _ = build_labels(root / "img")
+    parts = make_splits(labels, 160, 0.25, None, [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 117], seed=5)
+    out = {"root": root, "arrays": {}, "splits": {}}
+    for name, df in parts.items():
+        write_csv(df, root / f"{name}.csv")
+        preprocess(root / "img", root / f"{name}.csv", root / f"{name}.npy", 32, workers=2)
+        out["arrays"][name], out["splits"][name] = str(root / f"{name}.npy"), str(root / f"{name}.csv")
+    return out

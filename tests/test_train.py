@@ -1,0 +1,97 @@
+"""Real training runs on tiny synthetic data (32 px): phases, history, determinism, resume after a kill."""
+
+import json
+import re
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, full_config
+from workflow_scripts import train as T
+from workflow_scripts.train import HISTORY_COLUMNS
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg(epochs, **model_b):
+    return full_config(image_size=32, train={"epochs": epochs},
+                       model_a={"batch_size": 16}, model_b={"batch_size": 16, "frozen_epochs": 1, **model_b})
+
+
+def _run(tmp_path, tiny, model, cfg, seed=1):
+    out = tmp_path / model
+    info = T.train(model, cfg, tiny["arrays"], tiny["splits"], out, seed, None, threads=2)
+    T.write_outputs(out, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info)
+    return out, info
+
+
+def test_model_a_one_epoch(tmp_path, tiny_data):
+    out, info = _run(tmp_path, tiny_data, "A", _cfg(1))
+    hist = pd.read_csv(out / "history.csv")
+    assert list(hist.columns) == HISTORY_COLUMNS
+    assert hist["epoch"].tolist() == [1] and hist["phase"].tolist() == ["train"]
+    assert np.isfinite(hist[["loss", "val_loss", "val_age_mae", "val_gender_accuracy"]].to_numpy()).all()
+    assert hist["lr"].iloc[0] == pytest.approx(0.0013)
+    assert info["epochs_run"] == 1 and info["best_epoch"] == 1
+    assert (out / "model.keras").stat().st_size > 0
+    assert not (out / "_resume").exists()
+    assert json.loads((out / "info.json").read_text())["trainable_params"] == info["trainable_params"]
+
+
+def test_model_b_two_phases(tmp_path, tiny_data):
+    out, info = _run(tmp_path, tiny_data, "B", _cfg(2))
+    hist = pd.read_csv(out / "history.csv")
+    assert hist["epoch"].tolist() == [1, 2]
+    assert hist["phase"].tolist() == ["frozen", "unfrozen"]
+    assert hist["lr"].tolist() == pytest.approx([0.001, 0.00002])
+    assert hist["trainable_params"].iloc[1] - hist["trainable_params"].iloc[0] == 12_979_200
+    assert info["trainable_params"] == hist["trainable_params"].iloc[0]
+
+
+def test_same_seed_same_history_and_model(tmp_path, tiny_data):
+    runs = [_run(tmp_path / str(k), tiny_data, "A", _cfg(2)) for k in range(2)]
+    h = [pd.read_csv(out / "history.csv").drop(columns="epoch_time_s") for out, _ in runs]
+    pd.testing.assert_frame_equal(h[0], h[1], check_exact=True)
+    other = _run(tmp_path / "s2", tiny_data, "A", _cfg(2), seed=2)
+    assert not pd.read_csv(other[0] / "history.csv")["loss"].equals(h[0]["loss"])
+
+
+def test_resume_after_a_kill_continues_and_logs_each_epoch_once(tmp_path, tiny_data):
+    out = tmp_path / "A"
+    cmd = [sys.executable, "-m", "workflow_scripts.train", "--model", "A", "--seed", "3",
+           "--config", json.dumps(_cfg(6)), "--train-images", tiny_data["arrays"]["train"],
+           "--val-images", tiny_data["arrays"]["val"], "--train-split", tiny_data["splits"]["train"],
+           "--val-split", tiny_data["splits"]["val"], "--model-out", str(out / "model.keras"),
+           "--history", str(out / "history.csv"), "--info", str(out / "info.json"), "--threads", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        deadline = time.time() + 300
+        jsonl = out / "_resume" / "history.jsonl"
+        while time.time() < deadline and proc.poll() is None:
+            if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)  # as an OOM killer or a pre-empted SLURM job would
+        proc.wait()
+    done_before = len(jsonl.read_text().splitlines())
+    assert not (out / "history.csv").exists()
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming after epoch" in second.stderr
+    hist = pd.read_csv(out / "history.csv")
+    assert hist["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    # the second run started where the first stopped (its last backed-up epoch), not at epoch 1
+    started = [int(n) for n in re.findall(r"^Epoch (\d+)/6$", second.stderr, flags=re.M)]
+    assert started and started[0] in (done_before, done_before + 1) and started[0] > 1
+    assert started == list(range(started[0], 7))
+    info = json.loads((out / "info.json").read_text())
+    assert info["epochs_run"] == 6
+    assert hist.loc[hist["val_loss"].idxmin(), "epoch"] == info["best_epoch"]

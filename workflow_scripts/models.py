@@ -1,0 +1,153 @@
+"""The study's two multi-task CNNs (outputs `age`, linear, and `gender`, sigmoid).
+
+Model A: a custom CNN trained from scratch. Model B: VGG16 (no top) fine-tuned with gradual unfreezing.
+The defaults reproduce the study's trainable-parameter counts at 128 px: 1,015,906 (A) and, with the
+VGG16 base frozen, 1,449,474 (B).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+OUTPUTS = ("age", "gender")
+VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="utkface")
+class RandomShear(keras.layers.RandomShear):
+    """keras.layers.RandomShear that loads back after saving.
+
+    The stock layer saves its symmetric factor as the range (-f, f), which its own constructor then
+    refuses (keras-team/keras#21110); we save f instead.
+    """
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        for key in ("x_factor", "y_factor"):
+            v = cfg.get(key)
+            if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == -v[1]:
+                cfg[key] = float(v[1])
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package="utkface")
+class VGGPreprocess(layers.Layer):
+    """VGG16's own input preprocessing ('caffe' mode): RGB -> BGR, minus the ImageNet channel means."""
+
+    def call(self, x):
+        x = keras.ops.flip(x, axis=-1)
+        return x - keras.ops.convert_to_tensor(VGG_MEAN_BGR, dtype=x.dtype)
+
+
+def augmentation(aug: dict[str, Any], seed: int) -> keras.Sequential:
+    """Flip, rotation, zoom, translation and shear; active only in training."""
+    steps: list[layers.Layer] = []
+    if aug.get("flip", "horizontal") != "none":
+        steps.append(layers.RandomFlip(aug.get("flip", "horizontal"), seed=seed))
+    if aug.get("rotation", 0):
+        steps.append(layers.RandomRotation(aug["rotation"], fill_mode="reflect", seed=seed + 1))
+    if aug.get("zoom", 0):
+        steps.append(layers.RandomZoom(aug["zoom"], fill_mode="reflect", seed=seed + 2))
+    if aug.get("translation", 0):
+        t = aug["translation"]
+        steps.append(layers.RandomTranslation(t, t, fill_mode="reflect", seed=seed + 3))
+    if aug.get("shear", 0):
+        steps.append(RandomShear(aug["shear"], aug["shear"], fill_mode="reflect", seed=seed + 4))
+    return keras.Sequential(steps, name="augmentation")
+
+
+def _conv_block(x, filters: int, kernel: int, spatial_dropout: float, name: str, bn_momentum: float = 0.99):
+    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer="he_uniform",
+                      name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)  # before ReLU, as in the study
+    x = layers.ReLU(name=f"{name}_relu")(x)
+    x = layers.MaxPooling2D(name=f"{name}_pool")(x)
+    if spatial_dropout:
+        x = layers.SpatialDropout2D(spatial_dropout, name=f"{name}_sdrop")(x)
+    return x
+
+
+def _dense_block(x, units: int, dropout: float, name: str, bn_momentum: float = 0.99):
+    x = layers.Dense(units, kernel_initializer="he_uniform", name=f"{name}_dense")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
+    x = layers.ReLU(name=f"{name}_relu")(x)
+    return layers.Dropout(dropout, name=f"{name}_drop")(x) if dropout else x
+
+
+def _heads(age, gender):
+    # float32 outputs even under mixed precision, so losses and metrics stay exact
+    age = layers.Dense(1, kernel_initializer="he_uniform", dtype="float32", name="age")(age)
+    gender = layers.Dense(1, activation="sigmoid", kernel_initializer="glorot_normal", dtype="float32",
+                          name="gender")(gender)
+    return {"age": age, "gender": gender}
+
+
+def build_model_a(image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int) -> keras.Model:
+    """Custom CNN: shared conv blocks, then an age and a gender branch of conv blocks and a dense head."""
+    inp = keras.Input((image_size, image_size, 3), name="image")
+    x = augmentation(aug, seed)(inp)
+    x = layers.Rescaling(1 / 255, name="rescale")(x)
+    k, sd, mom = cfg["kernel_size"], cfg["spatial_dropout"], cfg["bn_momentum"]
+    for i, f in enumerate(cfg["shared_filters"]):
+        x = _conv_block(x, f, k, sd, f"shared{i + 1}", mom)
+    branches = {}
+    for out in OUTPUTS:
+        y = x
+        for i, f in enumerate(cfg[f"{out}_filters"]):
+            y = _conv_block(y, f, k, sd, f"{out}{i + 1}", mom)
+        y = layers.Flatten(name=f"{out}_flatten")(y)
+        branches[out] = _dense_block(y, cfg["dense_units"], cfg["dropout"], f"{out}_fc", mom)
+    return keras.Model(inp, _heads(branches["age"], branches["gender"]), name="model_a")
+
+
+def build_model_b(
+    image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int, weights: str | None = None
+) -> keras.Model:
+    """VGG16 without top (frozen), global average pooling, then age and gender dense heads.
+
+    `weights`: None (random init) or a path to the no-top ImageNet weights file.
+    """
+    inp = keras.Input((image_size, image_size, 3), name="image")
+    x = augmentation(aug, seed)(inp)
+    x = VGGPreprocess(name="vgg_preprocess")(x)
+    base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+    base.trainable = False
+    x = base(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(cfg["pool_dropout"], name="gap_drop")(x)
+    age = layers.Dropout(cfg["dropout"], name="age_in_drop")(x)
+    for i, u in enumerate(cfg["age_units"]):
+        age = _dense_block(age, u, cfg["dropout"], f"age_fc{i + 1}", cfg["bn_momentum"])
+    gender = x
+    for i, u in enumerate(cfg["gender_units"]):
+        gender = _dense_block(gender, u, cfg["dropout"], f"gender_fc{i + 1}", cfg["bn_momentum"])
+    return keras.Model(inp, _heads(age, gender), name="model_b")
+
+
+def vgg_base(model: keras.Model) -> keras.Model:
+    return model.get_layer("vgg16")
+
+
+def unfreeze(model: keras.Model, n_layers: int) -> None:
+    """Make the last `n_layers` layers of the VGG16 base trainable (8 = block4 and block5)."""
+    base = vgg_base(model)
+    base.trainable = True
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= len(base.layers) - n_layers
+
+
+def trainable_params(model: keras.Model) -> int:
+    return int(sum(keras.ops.size(w) for w in model.trainable_weights))
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_weights: dict[str, float]) -> None:
+    """MSE for age (penalises large errors more than MAE), binary cross-entropy for gender."""
+    model.compile(
+        optimizer=optimizer,
+        loss={"age": "mse", "gender": "binary_crossentropy"},
+        loss_weights={"age": loss_weights["age"], "gender": loss_weights["gender"]},
+        metrics={"age": ["mae"], "gender": ["accuracy"]},
+    )
