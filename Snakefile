@@ -23,6 +23,10 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:
@@ -30,4 +34,6 @@ rule all:
         data_targets(),
         model_targets(),
         eval_targets(),
+        "results/comparison.csv",
+        "results/report/index.html",
     default_target: True

@@ -10,6 +10,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 SPLITS = ["train", "val", "test"]
+SYNTHETIC_ARCHIVE = "results/synthetic/UTKFace-synthetic.tar.gz"
 DATA = "results/data"
 
 
@@ -33,6 +34,25 @@ SEEDS = config["seeds"] or [config["seed"]]
 MODEL_DIR = "results/models/{model}/seed_{seed}"
 EVAL_DIR = "results/eval/{model}/seed_{seed}/{split}"
 VGG_WEIGHTS = "resources/" + os.path.basename(config["model_b"]["weights_url"])
+
+
+EXTRA_FIGURES = [
+    "pred_vs_true",
+    "mae_by_age_bin",
+    "confusion",
+    "by_race",
+    *[f"faces_{m}" for m in MODELS],
+]
+
+
+def workflow_file(path):
+    """A config path as given if it exists here, else relative to the workflow (shipped defaults)."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    return os.path.join(workflow.basedir, path)
+
+
+PUBLISHED = workflow_file(config["report"]["published"])
 
 
 def train_config(wildcards):

@@ -1,9 +1,15 @@
 # Raw archive -> safe extraction -> labels with a reject list -> stratified splits -> uint8 arrays.
 
 
+# All data steps run where Snakemake runs (the submit host on a cluster): the download needs internet,
+# which compute nodes often lack, and the rest is short and I/O-bound.
 localrules:
     download_archive,
     synthetic_archive,
+    extract_archive,
+    labels,
+    splits,
+    preprocess,
 
 
 rule download_archive:
@@ -25,7 +31,7 @@ rule download_archive:
 
 rule synthetic_archive:
     output:
-        "results/synthetic/UTKFace-synthetic.tar.gz",
+        SYNTHETIC_ARCHIVE,
     log:
         "logs/synthetic_archive.log",
     benchmark:

@@ -129,3 +129,13 @@ def tiny_data(tmp_path_factory):
         preprocess(root / "img", root / f"{name}.csv", root / f"{name}.npy", 32, workers=2)
         out["arrays"][name], out["splits"][name] = str(root / f"{name}.npy"), str(root / f"{name}.csv")
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The README's demo, run once by the real snakemake CLI: --cores 4 would allow two trainings at
+    once, so only `--resources gpu=1` keeps them apart."""
+    wd = tmp_path_factory.mktemp("demo")
+    snakemake(wd, "--cores", "4", "--resources", "gpu=1", "--configfile", str(ROOT / "config" / "demo.yaml"),
+              timeout=1800)
+    return wd

@@ -76,7 +76,9 @@ def _mix(a: tuple, b: tuple, t: float) -> tuple[int, int, int]:
 def draw_face(age: int, gender: int, race: int, rng: np.random.Generator) -> Image.Image:
     """One 200x200 RGB face whose drawn features depend on age, gender and race."""
     j = lambda s: float(rng.normal(0, s))  # noqa: E731 - jitter helper
-    bg = tuple(int(v) for v in rng.integers(60, 230, size=3))
+    # Muted, greyish backgrounds like the real crops (where the face fills most of the frame).
+    grey_bg = float(rng.uniform(120, 200))
+    bg = tuple(int(np.clip(grey_bg + rng.normal(0, 15), 0, 255)) for _ in range(3))
     img = Image.new("RGB", (SIZE, SIZE), bg)
     d = ImageDraw.Draw(img)
     skin = _mix(SKIN[race], (255, 255, 255), float(np.clip(j(0.05), -0.1, 0.1)) + 0.02)

@@ -1,0 +1,84 @@
+"""The demo end to end (the README's first command), checked from its outputs."""
+
+import datetime as dt
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def _metrics(wd, model, split):
+    return json.loads((wd / f"results/eval/{model}/seed_7/{split}/metrics.json").read_text())
+
+
+@pytest.mark.parametrize("model", ["A", "B"])
+def test_both_models_beat_the_trivial_baselines_on_test(demo_run, model):
+    m = _metrics(demo_run, model, "test")
+    assert m["age_mae"] < m["baselines"]["age_mae"]
+    assert m["gender_accuracy"] > m["baselines"]["gender_accuracy"]
+
+
+def test_model_a_really_learns_the_synthetic_cues(demo_run):
+    m = _metrics(demo_run, "A", "test")
+    assert m["gender_accuracy"] > 0.8
+    assert m["age_mae"] < 0.75 * m["baselines"]["age_mae"]
+
+
+def _span(log):
+    stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) ", log.read_text(), flags=re.M)
+    parse = [dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f") for s in stamps]
+    return min(parse), max(parse)
+
+
+def test_the_two_trainings_never_shared_the_gpu(demo_run):
+    (a0, a1), (b0, b1) = (_span(demo_run / f"logs/train/{m}_seed_7.log") for m in "AB")
+    assert a1 < b0 or b1 < a0, f"trainings overlapped: A {a0}-{a1}, B {b0}-{b1}"
+
+
+def test_comparison_table_equals_the_metrics(demo_run):
+    table = pd.read_csv(demo_run / "results/comparison.csv").set_index("model")
+    for model in "AB":
+        for split in ("val", "test"):
+            m = _metrics(demo_run, model, split)
+            assert table.loc[model, f"{split}_gender_accuracy"] == pytest.approx(m["gender_accuracy"])
+            assert table.loc[model, f"{split}_age_mae"] == pytest.approx(m["age_mae"])
+        info = json.loads((demo_run / f"results/models/{model}/seed_7/train_info.json").read_text())
+        assert table.loc[model, "trainable_params"] == info["trainable_params"]
+        assert table.loc[model, "epochs_run"] == info["epochs_run"]
+    assert table.loc["A", "published_val_age_mae"] == 6.58 and table.loc["B", "published_val_age_mae"] == 6.25
+    assert table.loc["baseline", "test_age_mae"] == pytest.approx(_metrics(demo_run, "A", "test")["baselines"]["age_mae"])
+
+
+def test_every_rule_logged_and_long_rules_benchmarked(demo_run):
+    for name in ("extract_archive", "labels", "splits", "comparison", "html_report"):
+        assert (demo_run / f"logs/{name}.log").exists(), name
+    for name in ("train/A_seed_7", "train/B_seed_7", "evaluate/A_seed_7_test", "preprocess/train", "labels"):
+        assert (demo_run / f"benchmarks/{name}.tsv").exists(), name
+
+
+def test_rerun_has_nothing_to_do(demo_run):
+    from conftest import ROOT
+    proc = snakemake(demo_run, "-n", "--configfile", str(ROOT / "config" / "demo.yaml"))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_snakemake_report_html_and_zip_hold_every_annotated_file(demo_run, tmp_path):
+    import zipfile
+
+    from conftest import ROOT
+    args = ("--configfile", str(ROOT / "config" / "demo.yaml"))
+    snakemake(demo_run, *args, "--report", str(tmp_path / "report.html"))
+    snakemake(demo_run, *args, "--report", str(tmp_path / "report.zip"))
+    html = (tmp_path / "report.html").read_text()
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    annotated = ["learning_curves_A.png", "learning_curves_B.png", "pred_vs_true.png", "mae_by_age_bin.png",
+                 "confusion.png", "by_race.png", "faces_A.png", "faces_B.png", "comparison.csv",
+                 "comparison.html", "index.html"]
+    for f in annotated:
+        assert f in html, f
+        assert any(n.endswith(f) for n in names), f

@@ -1,0 +1,69 @@
+"""The HTML report opened in real headless Chromium (Debian's chromium + chromium-driver)."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail("Debian's chromium and chromium-driver are needed (./run.sh test installs them as root)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=Service(shutil.which("chromedriver")))
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.parametrize("width,height,name", [(1366, 900, "desktop"), (390, 844, "phone")])
+def test_report_opens_cleanly_at_desktop_and_phone_width(browser, demo_run, width, height, name):
+    browser.set_window_size(width, height)
+    browser.get((demo_run / "results/report/index.html").as_uri())
+    images = browser.execute_script(
+        "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
+    assert len(images) == 8
+    assert all(done and w > 0 for _, done, w in images), images
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []
+    failed = [json.loads(e["message"])["message"] for e in browser.get_log("performance")]
+    assert not [m for m in failed if m["method"] == "Network.loadingFailed"]
+    # self-contained: nothing fetched beyond the page itself (images are data: URIs)
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert [u for u in fetched if not u.startswith("data:")] == []
+    # readable on a phone: the page never scrolls sideways (the wide table scrolls in its own box)
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height_px = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(width, min(height_px, 8000))
+    assert browser.save_screenshot(str(ARTIFACTS / f"report_{name}.png"))
+
+
+def test_table_in_the_rendered_page_equals_metrics_json(browser, demo_run):
+    from selenium.webdriver.common.by import By
+
+    browser.get((demo_run / "results/report/index.html").as_uri())
+    for model in "AB":
+        for split in ("val", "test"):
+            m = json.loads((demo_run / f"results/eval/{model}/seed_7/{split}/metrics.json").read_text())
+            for metric, key in ((f"{split}_gender_accuracy", "gender_accuracy"), (f"{split}_age_mae", "age_mae")):
+                cell = browser.find_element(By.CSS_SELECTOR, f'td[data-model="{model}"][data-metric="{metric}"]')
+                assert float(cell.get_attribute("data-value")) == pytest.approx(m[key])
+                shown = f"{100 * m[key]:.1f}%" if "accuracy" in key else f"{m[key]:.2f}"
+                assert cell.text == shown
+    banner = browser.find_element(By.CSS_SELECTOR, ".banner").text
+    assert "Synthetic demo" in banner
