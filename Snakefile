@@ -30,10 +30,10 @@ report: "report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         data_targets(),
         model_targets(),
         eval_targets(),
         "results/comparison.csv",
         "results/report/index.html",
-    default_target: True

@@ -1,13 +1,18 @@
 # Helpers shared by several rules. Paths are relative to the working directory (--directory).
 import json
 import os
+import shlex
+import subprocess
 from pathlib import Path
 
-# Jobs run `python -m workflow_scripts.X`: make the package importable without installing it
-# (cluster jobs and conda environments inherit this).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+# Jobs run `python -m workflow_scripts.X`: the package is importable wherever a job runs (any working
+# directory, a cluster node, a conda environment) without being installed there.
+# (An unset PYTHONPATH falls back to the base folder again: never to an empty entry, which is the cwd.)
+BASEDIR_Q = shlex.quote(workflow.basedir)
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={BASEDIR_Q}:${{{{PYTHONPATH:-{BASEDIR_Q}}}}}; "
 )
+ENV = "../envs/workflow.yaml"
 
 SPLITS = ["train", "val", "test"]
 SYNTHETIC_ARCHIVE = "results/synthetic/UTKFace-synthetic.tar.gz"
@@ -18,7 +23,9 @@ def archive_path():
     """The archive to extract: a local copy if configured, else the download target."""
     if config["dataset"]["local_archive"]:
         return config["dataset"]["local_archive"]
-    return "resources/" + os.path.basename(config["dataset"]["url"].split("?")[0])
+    return os.path.join(
+        "resources", os.path.basename(config["dataset"]["url"].split("?")[0])
+    )
 
 
 def images_dir():
@@ -29,11 +36,14 @@ def images_dir():
 def data_targets():
     return expand(f"{DATA}/arrays/{{split}}_images.npy", split=SPLITS)
 
+
 MODELS = ["A", "B"]
 SEEDS = config["seeds"] or [config["seed"]]
 MODEL_DIR = "results/models/{model}/seed_{seed}"
 EVAL_DIR = "results/eval/{model}/seed_{seed}/{split}"
-VGG_WEIGHTS = "resources/" + os.path.basename(config["model_b"]["weights_url"])
+VGG_WEIGHTS = os.path.join(
+    "resources", os.path.basename(config["model_b"]["weights_url"])
+)
 
 
 EXTRA_FIGURES = [
@@ -53,6 +63,24 @@ def workflow_file(path):
 
 
 PUBLISHED = workflow_file(config["report"]["published"])
+
+
+def git_commit():
+    """The workflow's commit for the report, flagged when the checkout has uncommitted changes."""
+    try:
+        git = ["git", "-C", workflow.basedir]
+        sha = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        )
+        flag = " (with uncommitted changes)" if dirty.stdout.strip() else ""
+        return f"{sha.stdout.strip()}{flag}"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
 
 
 def train_config(wildcards):
@@ -84,4 +112,6 @@ def model_targets():
 
 
 def eval_targets():
-    return expand(f"{EVAL_DIR}/metrics.json", model=MODELS, seed=SEEDS, split=["val", "test"])
+    return expand(
+        f"{EVAL_DIR}/metrics.json", model=MODELS, seed=SEEDS, split=["val", "test"]
+    )

@@ -17,14 +17,16 @@ rule download_archive:
         "resources/{archive}",
     log:
         "logs/download_archive/{archive}.log",
+    wildcard_constraints:
+        archive=r"[^/]+\.(tar\.gz|tgz|tar|zip)",
+    conda:
+        ENV
     params:
         url=config["dataset"]["url"],
         md5=config["dataset"]["md5"] or "",
         retries=config["dataset"]["retries"],
         backoff=config["dataset"]["backoff_s"],
         timeout=config["dataset"]["timeout_s"],
-    wildcard_constraints:
-        archive=r"[^/]+\.(tar\.gz|tgz|tar|zip)",
     shell:
         "python -m workflow_scripts.download --url {params.url:q} --out {output:q} --md5={params.md5} --retries {params.retries} --backoff {params.backoff} --timeout {params.timeout} > {log:q} 2>&1"
 
@@ -36,11 +38,13 @@ rule synthetic_archive:
         "logs/synthetic_archive.log",
     benchmark:
         "benchmarks/synthetic_archive.tsv"
+    conda:
+        ENV
+    threads: 2
     params:
         n=config["synthetic"]["n_images"],
         seed=config["seed"],
         quirks="" if config["synthetic"]["quirks"] else "--no-quirks",
-    threads: 2
     shell:
         "python -m workflow_scripts.synthetic --out {output:q} --n {params.n} --seed {params.seed} {params.quirks} --workers {threads} > {log:q} 2>&1"
 
@@ -54,6 +58,8 @@ rule extract_archive:
         "logs/extract_archive.log",
     benchmark:
         "benchmarks/extract_archive.tsv"
+    conda:
+        ENV
     params:
         md5=config["dataset"]["md5"] or "",
     shell:
@@ -70,10 +76,12 @@ rule labels:
         "logs/labels.log",
     benchmark:
         "benchmarks/labels.tsv"
+    conda:
+        ENV
+    threads: 2
     params:
         min_age=config["labels"]["min_age"],
         max_age=config["labels"]["max_age"],
-    threads: 2
     shell:
         "python -m workflow_scripts.labels --images {input:q} --labels {output.labels:q} --rejected {output.rejected:q} --min-age {params.min_age} --max-age {params.max_age} --threads {threads} > {log:q} 2>&1"
 
@@ -85,6 +93,8 @@ rule splits:
         **{s: f"{DATA}/splits/{s}.csv" for s in SPLITS},
     log:
         "logs/splits.log",
+    conda:
+        ENV
     params:
         tv=config["split"]["train_val_size"],
         vf=config["split"]["val_fraction"],
@@ -105,9 +115,11 @@ rule preprocess:
         "logs/preprocess/{split}.log",
     benchmark:
         "benchmarks/preprocess/{split}.tsv"
+    conda:
+        ENV
+    threads: 2
     params:
         size=config["image_size"],
         interpolation=config["preprocess"]["interpolation"],
-    threads: 2
     shell:
         "python -m workflow_scripts.preprocess --images {input.images:q} --split {input.split:q} --out {output:q} --size {params.size} --interpolation {params.interpolation} --workers {threads} > {log:q} 2>&1"

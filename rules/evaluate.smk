@@ -14,15 +14,17 @@ rule evaluate:
         "logs/evaluate/{model}_seed_{seed}_{split}.log",
     benchmark:
         "benchmarks/evaluate/{model}_seed_{seed}_{split}.tsv"
-    params:
-        bins=",".join(map(str, config["split"]["age_bins"])),
-        batch=config["evaluate"]["batch_size"],
     wildcard_constraints:
         model="A|B",
         seed=r"\d+",
         split="val|test",
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
+    params:
+        bins=",".join(map(str, config["split"]["age_bins"])),
+        batch=config["evaluate"]["batch_size"],
     shell:
         "python -m workflow_scripts.evaluate --model {input.model:q} --images {input.images:q} --split {input.split:q} --train-split {input.train_split:q} --age-bins {params.bins} --batch-size {params.batch} --predictions {output.predictions:q} --metrics {output.metrics:q} > {log:q} 2>&1"

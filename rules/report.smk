@@ -23,14 +23,20 @@ rule learning_curves:
         "logs/figures/learning_curves_{model}.log",
     wildcard_constraints:
         model="A|B",
+    conda:
+        ENV
     shell:
         "python -m workflow_scripts.figures curves --history {input:q} --model {wildcards.model} --png {output.png:q} --svg {output.svg:q} > {log:q} 2>&1"
 
 
 rule extra_figures:
     input:
-        predictions=expand(f"{EVAL_DIR}/predictions.csv", model=MODELS, seed=SEEDS[0], split="test"),
-        metrics=expand(f"{EVAL_DIR}/metrics.json", model=MODELS, seed=SEEDS[0], split="test"),
+        predictions=expand(
+            f"{EVAL_DIR}/predictions.csv", model=MODELS, seed=SEEDS[0], split="test"
+        ),
+        metrics=expand(
+            f"{EVAL_DIR}/metrics.json", model=MODELS, seed=SEEDS[0], split="test"
+        ),
         images=array_file("test"),
     output:
         **{
@@ -47,6 +53,8 @@ rule extra_figures:
         "logs/figures/extra.log",
     benchmark:
         "benchmarks/figures_extra.tsv"
+    conda:
+        ENV
     params:
         models=" ".join(MODELS),
         n_faces=config["report"]["n_faces"],
@@ -74,6 +82,8 @@ rule comparison:
         ),
     log:
         "logs/comparison.log",
+    conda:
+        ENV
     params:
         models=" ".join(MODELS),
         seeds=" ".join(map(str, SEEDS)),
@@ -88,7 +98,7 @@ rule html_report:
         expand("results/figures/{figure}.png", figure=EXTRA_FIGURES),
         "results/data/labels_rejected.csv",
         published=PUBLISHED,
-        template=workflow.source_path("../report/report.html.j2"),
+        template=os.path.join(workflow.basedir, "report", "report.html.j2"),
     output:
         report(
             "results/report/index.html",
@@ -98,16 +108,17 @@ rule html_report:
         ),
     log:
         "logs/html_report.log",
+    conda:
+        ENV
     params:
         models=" ".join(MODELS),
         seeds=" ".join(map(str, SEEDS)),
         config=json.dumps(config, sort_keys=True),
-        templates=os.path.join(workflow.basedir, "report"),
-        repo=workflow.basedir,
+        commit=git_commit(),
         synthetic=(
             "--synthetic"
             if config["dataset"]["local_archive"] == SYNTHETIC_ARCHIVE
             else ""
         ),
     shell:
-        "python -m workflow_scripts.report html --models {params.models} --seeds {params.seeds} --published {input.published:q} --config {params.config:q} --figures results/figures --templates {params.templates:q} --repo {params.repo:q} {params.synthetic} --out {output:q} > {log:q} 2>&1"
+        "python -m workflow_scripts.report html --models {params.models} --seeds {params.seeds} --published {input.published:q} --config {params.config:q} --figures results/figures --template {input.template:q} --commit {params.commit:q} {params.synthetic} --out {output:q} > {log:q} 2>&1"

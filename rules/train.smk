@@ -10,6 +10,8 @@ rule vgg16_weights:
         VGG_WEIGHTS,
     log:
         "logs/vgg16_weights.log",
+    conda:
+        ENV
     params:
         url=config["model_b"]["weights_url"],
         md5=config["model_b"]["weights_md5"] or "",
@@ -32,15 +34,17 @@ rule train:
         "logs/train/{model}_seed_{seed}.log",
     benchmark:
         "benchmarks/train/{model}_seed_{seed}.tsv"
-    params:
-        config=train_config,
     wildcard_constraints:
         model="A|B",
         seed=r"\d+",
+    conda:
+        ENV
     threads: config["train"]["resources"]["threads"]
     resources:
         gpu=config["train"]["resources"]["gpu"],
         mem_mb=config["train"]["resources"]["mem_mb"],
         runtime=config["train"]["resources"]["runtime"],
+    params:
+        config=train_config,
     shell:
         "python -m workflow_scripts.train --model {wildcards.model} --seed {wildcards.seed} --config {params.config:q} --train-images {input.train_images:q} --val-images {input.val_images:q} --train-split {input.train_split:q} --val-split {input.val_split:q} --weights={input.weights:q} --model-out {output.model:q} --history {output.history:q} --info {output.info:q} --threads {threads} > {log:q} 2>&1"

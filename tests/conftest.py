@@ -82,7 +82,9 @@ def http_server():
     srv.server_close()
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, timeout: int = 900, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the real snakemake CLI on this repository's Snakefile in `workdir`."""
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
@@ -136,6 +138,14 @@ def demo_run(tmp_path_factory) -> Path:
     """The README's demo, run once by the real snakemake CLI: --cores 4 would allow two trainings at
     once, so only `--resources gpu=1` keeps them apart."""
     wd = tmp_path_factory.mktemp("demo")
-    snakemake(wd, "--cores", "4", "--resources", "gpu=1", "--configfile", str(ROOT / "config" / "demo.yaml"),
-              timeout=1800)
+    snakemake(
+        wd,
+        "--cores",
+        "4",
+        "--resources",
+        "gpu=1",
+        "--configfile",
+        str(ROOT / "config" / "demo.yaml"),
+        timeout=1800,
+    )
     return wd

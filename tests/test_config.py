@@ -1,7 +1,7 @@
 import pytest
 import yaml
-
 from conftest import ROOT, snakemake
+
 from workflow_scripts.configcheck import ConfigError, check_config, config_problems, with_defaults
 
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())

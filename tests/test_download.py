@@ -10,6 +10,7 @@ DATA = bytes(range(256)) * 4000  # ~1 MB
 
 def _md5(data):
     import hashlib
+
     return hashlib.md5(data).hexdigest()
 
 
@@ -23,7 +24,9 @@ def test_success_with_checksum(tmp_path, http_server):
 def test_resume_after_a_cut_uses_http_range(tmp_path, http_server):
     http_server.files["f.tar.gz"] = DATA
     http_server.cut = 1  # the first reply stops halfway and the connection closes
-    out = download(f"{http_server.url}/f.tar.gz", tmp_path / "f.tar.gz", md5=_md5(DATA), retries=2, backoff_s=0)
+    out = download(
+        f"{http_server.url}/f.tar.gz", tmp_path / "f.tar.gz", md5=_md5(DATA), retries=2, backoff_s=0
+    )
     assert md5sum(out) == _md5(DATA)
     assert http_server.requests[0]["range"] is None
     assert http_server.requests[1]["range"] == f"bytes={len(DATA) // 2}-"
@@ -58,8 +61,13 @@ def test_refused_connection_is_a_clear_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DownloadError, match="cannot download") as err:
-        download(f"http://127.0.0.1:{port}/f.tar.gz", tmp_path / "f.tar.gz", retries=1, backoff_s=0,
-                 local_key="model_b.weights")
+        download(
+            f"http://127.0.0.1:{port}/f.tar.gz",
+            tmp_path / "f.tar.gz",
+            retries=1,
+            backoff_s=0,
+            local_key="model_b.weights",
+        )
     assert "model_b.weights" in str(err.value)
     assert not (tmp_path / "f.tar.gz").exists()
 

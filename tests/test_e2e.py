@@ -6,7 +6,6 @@ import re
 
 import pandas as pd
 import pytest
-
 from conftest import snakemake
 
 pytestmark = pytest.mark.slow
@@ -51,7 +50,9 @@ def test_comparison_table_equals_the_metrics(demo_run):
         assert table.loc[model, "trainable_params"] == info["trainable_params"]
         assert table.loc[model, "epochs_run"] == info["epochs_run"]
     assert table.loc["A", "published_val_age_mae"] == 6.58 and table.loc["B", "published_val_age_mae"] == 6.25
-    assert table.loc["baseline", "test_age_mae"] == pytest.approx(_metrics(demo_run, "A", "test")["baselines"]["age_mae"])
+    assert table.loc["baseline", "test_age_mae"] == pytest.approx(
+        _metrics(demo_run, "A", "test")["baselines"]["age_mae"]
+    )
 
 
 def test_every_rule_logged_and_long_rules_benchmarked(demo_run):
@@ -63,6 +64,7 @@ def test_every_rule_logged_and_long_rules_benchmarked(demo_run):
 
 def test_rerun_has_nothing_to_do(demo_run):
     from conftest import ROOT
+
     proc = snakemake(demo_run, "-n", "--configfile", str(ROOT / "config" / "demo.yaml"))
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
@@ -71,14 +73,25 @@ def test_snakemake_report_html_and_zip_hold_every_annotated_file(demo_run, tmp_p
     import zipfile
 
     from conftest import ROOT
+
     args = ("--configfile", str(ROOT / "config" / "demo.yaml"))
     snakemake(demo_run, *args, "--report", str(tmp_path / "report.html"))
     snakemake(demo_run, *args, "--report", str(tmp_path / "report.zip"))
     html = (tmp_path / "report.html").read_text()
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    annotated = ["learning_curves_A.png", "learning_curves_B.png", "pred_vs_true.png", "mae_by_age_bin.png",
-                 "confusion.png", "by_race.png", "faces_A.png", "faces_B.png", "comparison.csv",
-                 "comparison.html", "index.html"]
+    annotated = [
+        "learning_curves_A.png",
+        "learning_curves_B.png",
+        "pred_vs_true.png",
+        "mae_by_age_bin.png",
+        "confusion.png",
+        "by_race.png",
+        "faces_A.png",
+        "faces_B.png",
+        "comparison.csv",
+        "comparison.html",
+        "index.html",
+    ]
     for f in annotated:
         assert f in html, f
         assert any(n.endswith(f) for n in names), f

@@ -11,10 +11,15 @@ BINS = [0, 10, 30, 117]
 
 def _pred():
     # ages 5, 20, 40, 60; genders m f f m; races 0 1 0 2
-    return pd.DataFrame({
-        "age": [5, 20, 40, 60], "gender": [0, 1, 1, 0], "race": [0, 1, 0, 2],
-        "pred_age": [7.0, 20.0, 30.0, 66.0], "gender_prob": [0.2, 0.9, 0.4, 0.5],
-    })
+    return pd.DataFrame(
+        {
+            "age": [5, 20, 40, 60],
+            "gender": [0, 1, 1, 0],
+            "race": [0, 1, 0, 2],
+            "pred_age": [7.0, 20.0, 30.0, 66.0],
+            "gender_prob": [0.2, 0.9, 0.4, 0.5],
+        }
+    )
 
 
 def test_metrics_match_hand_computed_values():
@@ -35,8 +40,12 @@ def test_metrics_match_hand_computed_values():
     assert m["by_race"]["White"] == {"n": 2, "age_mae": 6.0, "gender_accuracy": 0.5}
     assert "Indian" not in m["by_race"]  # no row: no entry rather than a NaN
     assert m["confusion"]["matrix"] == [[1, 1], [1, 1]]
-    assert m["baselines"] == {"mean_age": 25.0, "age_mae": pytest.approx((20 + 5 + 15 + 35) / 4),
-                              "majority_gender": "female", "gender_accuracy": 0.5}
+    assert m["baselines"] == {
+        "mean_age": 25.0,
+        "age_mae": pytest.approx((20 + 5 + 15 + 35) / 4),
+        "majority_gender": "female",
+        "gender_accuracy": 0.5,
+    }
 
 
 def test_bin_labels():
@@ -46,16 +55,33 @@ def test_bin_labels():
 @pytest.mark.slow
 def test_cli_on_a_trained_model(tmp_path, tiny_data):
     from conftest import full_config
-    from workflow_scripts import train as T
+
+    from workflow_scripts import train
 
     cfg = full_config(image_size=32, train={"epochs": 1}, model_a={"batch_size": 16})
     out = tmp_path / "A"
-    info = T.train("A", cfg, tiny_data["arrays"], tiny_data["splits"], out, 1, None, threads=2)
-    T.write_outputs(out, str(out / "m.keras"), str(out / "h.csv"), str(out / "i.json"), info)
-    main(["--model", str(out / "m.keras"), "--images", tiny_data["arrays"]["test"], "--split",
-          tiny_data["splits"]["test"], "--train-split", tiny_data["splits"]["train"], "--age-bins",
-          "0,3,10,20,30,40,50,60,70,80,117", "--batch-size", "7",
-          "--predictions", str(tmp_path / "p.csv"), "--metrics", str(tmp_path / "m.json")])
+    info = train.train("A", cfg, tiny_data["arrays"], tiny_data["splits"], out, 1, None, threads=2)
+    train.write_outputs(out, str(out / "m.keras"), str(out / "h.csv"), str(out / "i.json"), info)
+    main(
+        [
+            "--model",
+            str(out / "m.keras"),
+            "--images",
+            tiny_data["arrays"]["test"],
+            "--split",
+            tiny_data["splits"]["test"],
+            "--train-split",
+            tiny_data["splits"]["train"],
+            "--age-bins",
+            "0,3,10,20,30,40,50,60,70,80,117",
+            "--batch-size",
+            "7",
+            "--predictions",
+            str(tmp_path / "p.csv"),
+            "--metrics",
+            str(tmp_path / "m.json"),
+        ]
+    )
     pred = pd.read_csv(tmp_path / "p.csv")
     test = pd.read_csv(tiny_data["splits"]["test"])
     assert pred["path"].tolist() == test["path"].tolist()  # batch size 7 does not divide: all rows kept

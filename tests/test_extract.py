@@ -48,8 +48,9 @@ def test_malicious_tar_is_refused_and_nothing_is_left(tmp_path, member, why):
     assert not (tmp_path.parent / "evil.jpg").exists()
 
 
-@pytest.mark.parametrize("name,why", [("../evil.jpg", "'..'"), ("/abs/evil.jpg", "absolute"),
-                                      ("C:/evil.jpg", "absolute")])
+@pytest.mark.parametrize(
+    "name,why", [("../evil.jpg", "'..'"), ("/abs/evil.jpg", "absolute"), ("C:/evil.jpg", "absolute")]
+)
 def test_malicious_zip_is_refused(tmp_path, name, why):
     arc = tmp_path / "evil.zip"
     with zipfile.ZipFile(arc, "w") as zf:
@@ -72,7 +73,10 @@ def test_zip_symlink_is_refused(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".tar.gz", ".tgz", ".zip"])
 def test_nested_images_are_found_in_each_format(tmp_path, suffix):
-    names = ["data/part1/UTKFace/1_0_0_20170101000000000.jpg.chip.jpg", "2_1_0_20170101000000001.jpg.chip.jpg"]
+    names = [
+        "data/part1/UTKFace/1_0_0_20170101000000000.jpg.chip.jpg",
+        "2_1_0_20170101000000001.jpg.chip.jpg",
+    ]
     arc = tmp_path / f"ok{suffix}"
     if suffix == ".zip":
         with zipfile.ZipFile(arc, "w") as zf:

@@ -44,13 +44,24 @@ def test_png_and_svg_are_written(tmp_path):
 
 
 def test_confusion_and_faces_show_the_right_numbers():
-    metrics = {"A": {"confusion": {"matrix": [[5, 1], [2, 7]], "labels": ["male", "female"]},
-                     "gender_accuracy": 12 / 15}}
+    metrics = {
+        "A": {
+            "confusion": {"matrix": [[5, 1], [2, 7]], "labels": ["male", "female"]},
+            "gender_accuracy": 12 / 15,
+        }
+    }
     texts = [t.get_text() for t in confusion(metrics).axes[0].texts]
     assert texts == ["5", "1", "2", "7"]
-    pred = pd.DataFrame({"path": list("abcd"), "age": [10, 20, 30, 40], "gender": [0, 1, 0, 1],
-                         "pred_age": [10, 25, 60, 40], "gender_prob": [0.1, 0.9, 0.9, 0.8]})
+    pred = pd.DataFrame(
+        {
+            "path": list("abcd"),
+            "age": [10, 20, 30, 40],
+            "gender": [0, 1, 0, 1],
+            "pred_age": [10, 25, 60, 40],
+            "gender_prob": [0.1, 0.9, 0.9, 0.8],
+        }
+    )
     fig = faces(np.zeros((4, 8, 8, 3), np.uint8), pred, "A", n=2)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[0] == "true 10 M\npred 10 M"   # exact
-    assert titles[2] == "true 30 M\npred 60 F"   # worst: 30 years off and the wrong gender
+    assert titles[0] == "true 10 M\npred 10 M"  # exact
+    assert titles[2] == "true 30 M\npred 60 F"  # worst: 30 years off and the wrong gender

@@ -92,10 +92,27 @@ def test_age_range_and_conflicting_duplicates(tmp_path, synth_dir):
 
 
 def test_cli_writes_both_csvs_and_fails_clearly_on_missing_folder(tmp_path, synth_dir):
-    main(["--images", str(synth_dir), "--labels", str(tmp_path / "l.csv"), "--rejected", str(tmp_path / "r.csv")])
+    main(
+        [
+            "--images",
+            str(synth_dir),
+            "--labels",
+            str(tmp_path / "l.csv"),
+            "--rejected",
+            str(tmp_path / "r.csv"),
+        ]
+    )
     assert len(read_labels(tmp_path / "l.csv")) == 60
     assert (tmp_path / "r.csv").read_text().startswith("path,reason\n")
     with pytest.raises(SystemExit, match="dataset.local_dir"):
-        main(["--images", str(tmp_path / "nope"), "--labels", str(tmp_path / "x.csv"),
-              "--rejected", str(tmp_path / "y.csv")])
+        main(
+            [
+                "--images",
+                str(tmp_path / "nope"),
+                "--labels",
+                str(tmp_path / "x.csv"),
+                "--rejected",
+                str(tmp_path / "y.csv"),
+            ]
+        )
     assert not (tmp_path / "x.csv").exists()

@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-
 from conftest import full_config
+
 from workflow_scripts import models
 
 CFG = full_config()

@@ -16,8 +16,9 @@ def mixed_modes(tmp_path):
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
     Image.fromarray(rgb).convert("P").save(tmp_path / "pal.png")
     names = ["rgb.jpg", "grey.jpg", "cmyk.jpg", "pal.png"]
-    pd.DataFrame({"path": names, "age": [1] * 4, "gender": [0] * 4, "race": [0] * 4,
-                  "datetime": ["1"] * 4}).to_csv(tmp_path / "split.csv", index=False)
+    pd.DataFrame(
+        {"path": names, "age": [1] * 4, "gender": [0] * 4, "race": [0] * 4, "datetime": ["1"] * 4}
+    ).to_csv(tmp_path / "split.csv", index=False)
     return tmp_path
 
 
@@ -39,11 +40,12 @@ def test_values_match_a_plain_pil_resize(mixed_modes, tmp_path):
 
 def test_row_order_follows_the_csv_and_workers_do_not_change_bytes(synth_dir, tmp_path):
     from workflow_scripts.labels import build_labels
+
     labels, _ = build_labels(synth_dir)
     labels.to_csv(tmp_path / "split.csv", index=False)
     preprocess(synth_dir, tmp_path / "split.csv", tmp_path / "one.npy", 64, workers=1)
     preprocess(synth_dir, tmp_path / "split.csv", tmp_path / "two.npy", 64, workers=2)
-    one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
+    one = np.load(tmp_path / "one.npy")
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "two.npy").read_bytes()
     assert np.array_equal(one[7], load_image(synth_dir / labels["path"][7], 64))
 
@@ -51,7 +53,8 @@ def test_row_order_follows_the_csv_and_workers_do_not_change_bytes(synth_dir, tm
 def test_an_undecodable_image_names_the_file_and_leaves_no_output(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8garbage")
     pd.DataFrame({"path": ["bad.jpg"], "age": [1], "gender": [0], "race": [0], "datetime": ["1"]}).to_csv(
-        tmp_path / "split.csv", index=False)
+        tmp_path / "split.csv", index=False
+    )
     with pytest.raises(RuntimeError, match="bad.jpg"):
         preprocess(tmp_path, tmp_path / "split.csv", tmp_path / "out.npy", 32)
     assert not (tmp_path / "out.npy").exists()

@@ -20,9 +20,17 @@ def browser(tmp_path_factory):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=opts, service=Service(shutil.which("chromedriver")))
@@ -35,7 +43,8 @@ def test_report_opens_cleanly_at_desktop_and_phone_width(browser, demo_run, widt
     browser.set_window_size(width, height)
     browser.get((demo_run / "results/report/index.html").as_uri())
     images = browser.execute_script(
-        "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
+        "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])"
+    )
     assert len(images) == 8
     assert all(done and w > 0 for _, done, w in images), images
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
@@ -60,8 +69,13 @@ def test_table_in_the_rendered_page_equals_metrics_json(browser, demo_run):
     for model in "AB":
         for split in ("val", "test"):
             m = json.loads((demo_run / f"results/eval/{model}/seed_7/{split}/metrics.json").read_text())
-            for metric, key in ((f"{split}_gender_accuracy", "gender_accuracy"), (f"{split}_age_mae", "age_mae")):
-                cell = browser.find_element(By.CSS_SELECTOR, f'td[data-model="{model}"][data-metric="{metric}"]')
+            for metric, key in (
+                (f"{split}_gender_accuracy", "gender_accuracy"),
+                (f"{split}_age_mae", "age_mae"),
+            ):
+                cell = browser.find_element(
+                    By.CSS_SELECTOR, f'td[data-model="{model}"][data-metric="{metric}"]'
+                )
                 assert float(cell.get_attribute("data-value")) == pytest.approx(m[key])
                 shown = f"{100 * m[key]:.1f}%" if "accuracy" in key else f"{m[key]:.2f}"
                 assert cell.text == shown

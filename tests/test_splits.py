@@ -11,13 +11,15 @@ BINS = [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 117]
 def labels():
     rng = np.random.default_rng(0)
     n = 3000
-    return pd.DataFrame({
-        "path": [f"{i:05d}.jpg" for i in range(n)],
-        "age": np.clip(rng.gamma(3, 11, n).astype(int) + 1, 1, 116),
-        "gender": (rng.random(n) < 0.45).astype(int),
-        "race": rng.integers(0, 5, n),
-        "datetime": ["20170101000000000"] * n,
-    })
+    return pd.DataFrame(
+        {
+            "path": [f"{i:05d}.jpg" for i in range(n)],
+            "age": np.clip(rng.gamma(3, 11, n).astype(int) + 1, 1, 116),
+            "gender": (rng.random(n) < 0.45).astype(int),
+            "race": rng.integers(0, 5, n),
+            "datetime": ["20170101000000000"] * n,
+        }
+    )
 
 
 def test_sizes_disjoint_and_complete(labels):
@@ -48,8 +50,19 @@ def test_same_seed_same_bytes(tmp_path, labels):
     labels.to_csv(tmp_path / "labels.csv", index=False)
     outs = []
     for run in ("a", "b"):
-        args = ["--labels", str(tmp_path / "labels.csv"), "--train-val-size", "1000", "--val-fraction", "0.2",
-                "--test-size=", "--age-bins", ",".join(map(str, BINS)), "--seed", "5"]
+        args = [
+            "--labels",
+            str(tmp_path / "labels.csv"),
+            "--train-val-size",
+            "1000",
+            "--val-fraction",
+            "0.2",
+            "--test-size=",
+            "--age-bins",
+            ",".join(map(str, BINS)),
+            "--seed",
+            "5",
+        ]
         for s in ("train", "val", "test"):
             args += [f"--out-{s}", str(tmp_path / f"{run}_{s}.csv")]
         # shuffled input rows must not change the result

@@ -34,9 +34,16 @@ def test_names_look_like_utkface_and_quirks_can_be_turned_off(tmp_path):
 
 def test_drawn_features_encode_age_and_gender():
     """Crude pixel statistics already separate the classes: a CNN has real cues to learn."""
+
     def mean_face(age, gender, k=12):
-        return np.mean([np.asarray(synthetic.draw_face(age, gender, 0, np.random.default_rng(i)), float)
-                        for i in range(k)], axis=0)
+        return np.mean(
+            [
+                np.asarray(synthetic.draw_face(age, gender, 0, np.random.default_rng(i)), float)
+                for i in range(k)
+            ],
+            axis=0,
+        )
+
     young_f, old_f, young_m = mean_face(25, 1), mean_face(80, 1), mean_face(25, 0)
     # long hair beside the face (columns 15-40) is darker than the background for women
     assert young_f[60:180, 15:40].mean() < young_m[60:180, 15:40].mean() - 20

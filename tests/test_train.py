@@ -1,8 +1,8 @@
 """Real training runs on tiny synthetic data (32 px): phases, history, determinism, resume after a kill."""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,23 +11,27 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, full_config
-from workflow_scripts import train as T
+
+from workflow_scripts import train
 from workflow_scripts.train import HISTORY_COLUMNS
 
 pytestmark = pytest.mark.slow
 
 
 def _cfg(epochs, **model_b):
-    return full_config(image_size=32, train={"epochs": epochs},
-                       model_a={"batch_size": 16}, model_b={"batch_size": 16, "frozen_epochs": 1, **model_b})
+    return full_config(
+        image_size=32,
+        train={"epochs": epochs},
+        model_a={"batch_size": 16},
+        model_b={"batch_size": 16, "frozen_epochs": 1, **model_b},
+    )
 
 
 def _run(tmp_path, tiny, model, cfg, seed=1):
     out = tmp_path / model
-    info = T.train(model, cfg, tiny["arrays"], tiny["splits"], out, seed, None, threads=2)
-    T.write_outputs(out, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info)
+    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], out, seed, None, threads=2)
+    train.write_outputs(out, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info)
     return out, info
 
 
@@ -64,11 +68,33 @@ def test_same_seed_same_history_and_model(tmp_path, tiny_data):
 
 def test_resume_after_a_kill_continues_and_logs_each_epoch_once(tmp_path, tiny_data):
     out = tmp_path / "A"
-    cmd = [sys.executable, "-m", "workflow_scripts.train", "--model", "A", "--seed", "3",
-           "--config", json.dumps(_cfg(6)), "--train-images", tiny_data["arrays"]["train"],
-           "--val-images", tiny_data["arrays"]["val"], "--train-split", tiny_data["splits"]["train"],
-           "--val-split", tiny_data["splits"]["val"], "--model-out", str(out / "model.keras"),
-           "--history", str(out / "history.csv"), "--info", str(out / "info.json"), "--threads", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "workflow_scripts.train",
+        "--model",
+        "A",
+        "--seed",
+        "3",
+        "--config",
+        json.dumps(_cfg(6)),
+        "--train-images",
+        tiny_data["arrays"]["train"],
+        "--val-images",
+        tiny_data["arrays"]["val"],
+        "--train-split",
+        tiny_data["splits"]["train"],
+        "--val-split",
+        tiny_data["splits"]["val"],
+        "--model-out",
+        str(out / "model.keras"),
+        "--history",
+        str(out / "history.csv"),
+        "--info",
+        str(out / "info.json"),
+        "--threads",
+        "2",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(tmp_path / "first.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)

@@ -4,7 +4,6 @@ import socket
 
 import numpy as np
 import pandas as pd
-
 from conftest import ROOT, snakemake
 
 TARGETS = [f"results/data/arrays/{s}_images.npy" for s in ("train", "val", "test")]
@@ -40,9 +39,17 @@ def test_offline_download_fails_naming_the_local_archive_key(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (tmp_path / "c.yaml").write_text(
-        f"dataset:\n  url: http://127.0.0.1:{port}/UTKFace.tar.gz\n  retries: 1\n  backoff_s: 0\n")
-    proc = snakemake(tmp_path, "-c1", "--configfile", str(tmp_path / "c.yaml"), "--",
-                     "results/data/labels.csv", check=False)
+        f"dataset:\n  url: http://127.0.0.1:{port}/UTKFace.tar.gz\n  retries: 1\n  backoff_s: 0\n"
+    )
+    proc = snakemake(
+        tmp_path,
+        "-c1",
+        "--configfile",
+        str(tmp_path / "c.yaml"),
+        "--",
+        "results/data/labels.csv",
+        check=False,
+    )
     assert proc.returncode != 0
     log = (tmp_path / "logs/download_archive/UTKFace.tar.gz.log").read_text()
     assert "dataset.local_archive" in log and "cannot download" in log

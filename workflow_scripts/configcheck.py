@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -39,7 +40,7 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
         problems.append("config key `labels.min_age` is above `labels.max_age`")
     bins = split.get("age_bins")
     if bins is not None:
-        if any(b >= a for b, a in zip(bins, bins[1:])):
+        if any(b >= a for b, a in itertools.pairwise(bins)):
             problems.append("config key `split.age_bins` must be strictly increasing")
         elif labels and (bins[0] > labels["min_age"] or bins[-1] <= labels["max_age"]):
             problems.append(

@@ -7,6 +7,7 @@ confusion matrix, and the trivial baselines (predict the training mean age; the 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 from typing import Any
@@ -21,7 +22,7 @@ log = logging.getLogger("utkface.evaluate")
 
 
 def bin_labels(edges: list[int]) -> list[str]:
-    return [f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:])]
+    return [f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(edges)]
 
 
 def _group(df: pd.DataFrame, key: pd.Series, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -29,8 +30,11 @@ def _group(df: pd.DataFrame, key: pd.Series, names: list[str]) -> dict[str, dict
     for code, name in enumerate(names):
         part = df[key == code]
         if len(part):
-            out[name] = {"n": len(part), "age_mae": float(part["abs_err"].mean()),
-                         "gender_accuracy": float(part["correct"].mean())}
+            out[name] = {
+                "n": len(part),
+                "age_mae": float(part["abs_err"].mean()),
+                "gender_accuracy": float(part["correct"].mean()),
+            }
     return out
 
 
@@ -53,8 +57,12 @@ def compute_metrics(pred: pd.DataFrame, train_labels: pd.DataFrame, age_bins: li
         "by_age_bin": _group(df, bins, bin_labels(age_bins)),
         "by_gender": _group(df, df["gender"], list(GENDERS)),
         "by_race": _group(df, df["race"], list(RACES)),
-        "confusion": {"labels": list(GENDERS), "rows": "true", "columns": "predicted",
-                      "matrix": cm.to_numpy().tolist()},
+        "confusion": {
+            "labels": list(GENDERS),
+            "rows": "true",
+            "columns": "predicted",
+            "matrix": cm.to_numpy().tolist(),
+        },
         "baselines": {
             "mean_age": mean_age,
             "age_mae": float((df["age"] - mean_age).abs().mean()),
@@ -64,7 +72,9 @@ def compute_metrics(pred: pd.DataFrame, train_labels: pd.DataFrame, age_bins: li
     }
 
 
-def predict(model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """(predicted ages, gender probabilities), in batches straight from the uint8 (memory-mapped) array."""
     from .train import configure_tensorflow
 
@@ -76,7 +86,7 @@ def predict(model_path: str | os.PathLike, images: np.ndarray, batch_size: int =
     model = keras.models.load_model(model_path)
     ages, probs = [], []
     for start in range(0, len(images), batch_size):
-        out = model.predict_on_batch(np.asarray(images[start:start + batch_size], dtype=np.float32))
+        out = model.predict_on_batch(np.asarray(images[start : start + batch_size], dtype=np.float32))
         ages.append(np.asarray(out["age"]).reshape(-1))
         probs.append(np.asarray(out["gender"]).reshape(-1))
     return np.concatenate(ages), np.concatenate(probs)
@@ -100,14 +110,21 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"ERROR: {a.images} has {len(images)} rows but {a.split} has {len(labels)}")
     ages, probs = predict(a.model, images, a.batch_size)
     pred = labels[["path", "age", "gender", "race"]].assign(
-        pred_age=ages, gender_prob=probs, pred_gender=(probs >= 0.5).astype(int))
+        pred_age=ages, gender_prob=probs, pred_gender=(probs >= 0.5).astype(int)
+    )
     metrics = compute_metrics(pred, read_labels(a.train_split), a.age_bins)
     with atomic_path(a.predictions, ".csv") as tmp:
         pred.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     write_json(a.metrics, metrics)
-    log.info("%s on %s: gender accuracy %.4f (baseline %.4f), age MAE %.3f (baseline %.3f)", a.model, a.split,
-             metrics["gender_accuracy"], metrics["baselines"]["gender_accuracy"], metrics["age_mae"],
-             metrics["baselines"]["age_mae"])
+    log.info(
+        "%s on %s: gender accuracy %.4f (baseline %.4f), age MAE %.3f (baseline %.3f)",
+        a.model,
+        a.split,
+        metrics["gender_accuracy"],
+        metrics["baselines"]["gender_accuracy"],
+        metrics["age_mae"],
+        metrics["baselines"]["age_mae"],
+    )
 
 
 if __name__ == "__main__":

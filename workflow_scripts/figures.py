@@ -50,11 +50,16 @@ def learning_curves(history: pd.DataFrame, model: str) -> plt.Figure:
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
     phases = history["phase"].tolist()
-    unfrozen = [e for e, p, q in zip(history["epoch"][1:], phases[1:], phases[:-1], strict=True)
-                if p == "unfrozen" and q != "unfrozen"]
+    unfrozen = [
+        e
+        for e, p, q in zip(history["epoch"][1:], phases[1:], phases[:-1], strict=True)
+        if p == "unfrozen" and q != "unfrozen"
+    ]
     for ax, (title, col, ylabel) in zip(axes.flat, PANELS, strict=True):
         ax.plot(history["epoch"], history[col], label="training", color="#1f77b4", marker=".", lw=1.5)
-        ax.plot(history["epoch"], history[f"val_{col}"], label="validation", color="#ff7f0e", marker=".", lw=1.5)
+        ax.plot(
+            history["epoch"], history[f"val_{col}"], label="validation", color="#ff7f0e", marker=".", lw=1.5
+        )
         ax.axvline(best, color="#2ca02c", ls="--", lw=1.2, label=f"best epoch ({best}, kept)")
         for e in unfrozen:
             ax.axvline(e - 0.5, color="#7f7f7f", ls=":", lw=1.5, label=f"base unfrozen (epoch {e})")
@@ -63,7 +68,9 @@ def learning_curves(history: pd.DataFrame, model: str) -> plt.Figure:
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02)
+    )
     fig.suptitle(f"{MODEL_NAMES.get(model, model)}: learning curves", fontsize=14)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
@@ -77,21 +84,30 @@ def pred_vs_true(preds: dict[str, pd.DataFrame]) -> plt.Figure:
         ax.scatter(p["age"], p["pred_age"], s=8, alpha=0.4, color=COLORS.get(model))
         ax.plot([0, hi], [0, hi], color="k", lw=1, ls="--", label="perfect")
         mae = (p["pred_age"] - p["age"]).abs().mean()
-        ax.set(title=f"{MODEL_NAMES.get(model, model)}\ntest MAE {mae:.2f}", xlabel="true age",
-               ylabel="predicted age", xlim=(0, hi), ylim=(0, hi))
+        ax.set(
+            title=f"{MODEL_NAMES.get(model, model)}\ntest MAE {mae:.2f}",
+            xlabel="true age",
+            ylabel="predicted age",
+            xlim=(0, hi),
+            ylim=(0, hi),
+        )
         ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 
 
 def _grouped_bars(metrics: dict[str, dict], group: str, value: str, ylabel: str, title: str) -> plt.Figure:
-    rows = [{"model": MODEL_NAMES.get(m, m), "group": g, "value": v[value], "n": v["n"]}
-            for m, met in metrics.items() for g, v in met[group].items()]
+    rows = [
+        {"model": MODEL_NAMES.get(m, m), "group": g, "value": v[value], "n": v["n"]}
+        for m, met in metrics.items()
+        for g, v in met[group].items()
+    ]
     df = pd.DataFrame(rows)
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    sns.barplot(df, x="group", y="value", hue="model", ax=ax,
-                palette=[COLORS.get(m, "#555") for m in metrics])
+    sns.barplot(
+        df, x="group", y="value", hue="model", ax=ax, palette=[COLORS.get(m, "#555") for m in metrics]
+    )
     ax.set(xlabel="", ylabel=ylabel, title=title)
     ax.legend(title="")
     fig.tight_layout()
@@ -105,12 +121,23 @@ def mae_by_age_bin(metrics: dict[str, dict]) -> plt.Figure:
 def by_race(metrics: dict[str, dict]) -> plt.Figure:
     sns.set_theme(style="whitegrid")
     fig = plt.figure(figsize=(11, 4.5))
-    for k, (value, ylabel) in enumerate((("age_mae", "age MAE (years)"), ("gender_accuracy", "gender accuracy"))):
+    for k, (value, ylabel) in enumerate(
+        (("age_mae", "age MAE (years)"), ("gender_accuracy", "gender accuracy"))
+    ):
         ax = fig.add_subplot(1, 2, k + 1)
-        rows = [{"model": MODEL_NAMES.get(m, m), "race": r, "value": v[value]}
-                for m, met in metrics.items() for r, v in met["by_race"].items()]
-        sns.barplot(pd.DataFrame(rows), x="race", y="value", hue="model", ax=ax,
-                    palette=[COLORS.get(m, "#555") for m in metrics])
+        rows = [
+            {"model": MODEL_NAMES.get(m, m), "race": r, "value": v[value]}
+            for m, met in metrics.items()
+            for r, v in met["by_race"].items()
+        ]
+        sns.barplot(
+            pd.DataFrame(rows),
+            x="race",
+            y="value",
+            hue="model",
+            ax=ax,
+            palette=[COLORS.get(m, "#555") for m in metrics],
+        )
         ax.set(xlabel="", ylabel=ylabel, title=f"Test {ylabel} per race")
         ax.legend(title="", fontsize=8)
     fig.tight_layout()
@@ -122,10 +149,22 @@ def confusion(metrics: dict[str, dict]) -> plt.Figure:
     for ax, (model, met) in zip(axes[0], metrics.items(), strict=True):
         cm = np.array(met["confusion"]["matrix"])
         labels = met["confusion"]["labels"]
-        sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, xticklabels=labels,
-                    yticklabels=labels, square=True)
-        ax.set(xlabel="predicted", ylabel="true",
-               title=f"{MODEL_NAMES.get(model, model)}\naccuracy {met['gender_accuracy']:.3f}")
+        sns.heatmap(
+            cm,
+            annot=True,
+            fmt="d",
+            cmap="Blues",
+            cbar=False,
+            ax=ax,
+            xticklabels=labels,
+            yticklabels=labels,
+            square=True,
+        )
+        ax.set(
+            xlabel="predicted",
+            ylabel="true",
+            title=f"{MODEL_NAMES.get(model, model)}\naccuracy {met['gender_accuracy']:.3f}",
+        )
     fig.tight_layout()
     return fig
 
@@ -149,10 +188,21 @@ def faces(images: np.ndarray, pred: pd.DataFrame, model: str, n: int = 8) -> plt
             r = p.loc[idx[col]]
             ax.imshow(images[idx[col]])
             pg = int(r["gender_prob"] >= 0.5)
-            ax.set_title(f"true {int(r['age'])} {gender[int(r['gender'])]}\npred {r['pred_age']:.0f} {gender[pg]}",
-                         fontsize=8, color="#2ca02c" if kind == "best" else "#d62728")
-        axes[row][0].text(-0.15, 0.5, kind, transform=axes[row][0].transAxes, rotation=90, va="center",
-                          ha="right", fontsize=11)
+            ax.set_title(
+                f"true {int(r['age'])} {gender[int(r['gender'])]}\npred {r['pred_age']:.0f} {gender[pg]}",
+                fontsize=8,
+                color="#2ca02c" if kind == "best" else "#d62728",
+            )
+        axes[row][0].text(
+            -0.15,
+            0.5,
+            kind,
+            transform=axes[row][0].transAxes,
+            rotation=90,
+            va="center",
+            ha="right",
+            fontsize=11,
+        )
     fig.suptitle(f"{MODEL_NAMES.get(model, model)}: best and worst test predictions", fontsize=12)
     fig.tight_layout()
     return fig
@@ -181,8 +231,12 @@ def main(argv: list[str] | None = None) -> None:
     preds = {m: pd.read_csv(f) for m, f in zip(a.models, a.predictions, strict=True)}
     metrics = {m: json.loads(Path(f).read_text()) for m, f in zip(a.models, a.metrics, strict=True)}
     out = Path(a.outdir)
-    for name, fig in (("pred_vs_true", pred_vs_true(preds)), ("mae_by_age_bin", mae_by_age_bin(metrics)),
-                      ("confusion", confusion(metrics)), ("by_race", by_race(metrics))):
+    for name, fig in (
+        ("pred_vs_true", pred_vs_true(preds)),
+        ("mae_by_age_bin", mae_by_age_bin(metrics)),
+        ("confusion", confusion(metrics)),
+        ("by_race", by_race(metrics)),
+    ):
         save(fig, out / f"{name}.png", out / f"{name}.svg")
     images = np.load(a.test_images, mmap_mode="r")
     for m in a.models:

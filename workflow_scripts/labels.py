@@ -120,8 +120,10 @@ def build_labels(
         if len(label_sets) > 1:
             # Same pixels, different labels: no way to know which name is right, so keep none.
             names = ", ".join(rel for rel, _ in copies)
-            rejected += [{"path": rel, "reason": f"byte-identical copies with conflicting labels: {names}"}
-                         for rel, _ in copies]
+            rejected += [
+                {"path": rel, "reason": f"byte-identical copies with conflicting labels: {names}"}
+                for rel, _ in copies
+            ]
             continue
         rows.append({"path": first, **fields})
         rejected += [{"path": rel, "reason": f"byte-identical duplicate of {first}"} for rel, _ in copies[1:]]

@@ -60,8 +60,9 @@ def augmentation(aug: dict[str, Any], seed: int) -> keras.Sequential:
 
 
 def _conv_block(x, filters: int, kernel: int, spatial_dropout: float, name: str, bn_momentum: float = 0.99):
-    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer="he_uniform",
-                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, kernel, padding="same", use_bias=False, kernel_initializer="he_uniform", name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)  # before ReLU, as in the study
     x = layers.ReLU(name=f"{name}_relu")(x)
     x = layers.MaxPooling2D(name=f"{name}_pool")(x)
@@ -80,8 +81,9 @@ def _dense_block(x, units: int, dropout: float, name: str, bn_momentum: float = 
 def _heads(age, gender):
     # float32 outputs even under mixed precision, so losses and metrics stay exact
     age = layers.Dense(1, kernel_initializer="he_uniform", dtype="float32", name="age")(age)
-    gender = layers.Dense(1, activation="sigmoid", kernel_initializer="glorot_normal", dtype="float32",
-                          name="gender")(gender)
+    gender = layers.Dense(
+        1, activation="sigmoid", kernel_initializer="glorot_normal", dtype="float32", name="gender"
+    )(gender)
     return {"age": age, "gender": gender}
 
 
@@ -113,7 +115,9 @@ def build_model_b(
     inp = keras.Input((image_size, image_size, 3), name="image")
     x = augmentation(aug, seed)(inp)
     x = VGGPreprocess(name="vgg_preprocess")(x)
-    base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+    base = keras.applications.VGG16(
+        include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
+    )
     base.trainable = False
     x = base(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
@@ -143,7 +147,9 @@ def trainable_params(model: keras.Model) -> int:
     return int(sum(keras.ops.size(w) for w in model.trainable_weights))
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_weights: dict[str, float]) -> None:
+def compile_model(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_weights: dict[str, float]
+) -> None:
     """MSE for age (penalises large errors more than MAE), binary cross-entropy for gender."""
     model.compile(
         optimizer=optimizer,

@@ -66,8 +66,10 @@ def preprocess(
         del arr
         chunk = max(64, -(-n // (4 * max(1, workers))))
         items = list(enumerate(paths))
-        jobs = [(str(tmp), str(images_root), items[s:s + chunk], size, interpolation)
-                for s in range(0, n, chunk)]
+        jobs = [
+            (str(tmp), str(images_root), items[s : s + chunk], size, interpolation)
+            for s in range(0, n, chunk)
+        ]
         if workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 done = sum(pool.map(_fill, jobs))

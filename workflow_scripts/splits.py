@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 import numpy as np
 import pandas as pd
@@ -85,8 +84,10 @@ def make_splits(
         test, _ = _take(rest, keys[rest.index], test_size)
     if test.empty:
         raise SplitError("no image is left for the test split; lower `split.train_val_size`")
-    return {name: part.sort_values("path", ignore_index=True)
-            for name, part in (("train", train), ("val", val), ("test", test))}
+    return {
+        name: part.sort_values("path", ignore_index=True)
+        for name, part in (("train", train), ("val", val), ("test", test))
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,14 +104,20 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     setup_logging()
     try:
-        parts = make_splits(read_labels(a.labels), a.train_val_size, a.val_fraction, a.test_size,
-                            a.age_bins, a.seed)
+        parts = make_splits(
+            read_labels(a.labels), a.train_val_size, a.val_fraction, a.test_size, a.age_bins, a.seed
+        )
     except SplitError as err:
         raise SystemExit(f"ERROR: {err}") from None
     for name, out in (("train", a.out_train), ("val", a.out_val), ("test", a.out_test)):
         write_csv(parts[name], out)
-        log.info("%s: %d images, %.1f%% female, mean age %.1f", name, len(parts[name]),
-                 100 * parts[name]["gender"].mean(), parts[name]["age"].mean())
+        log.info(
+            "%s: %d images, %.1f%% female, mean age %.1f",
+            name,
+            len(parts[name]),
+            100 * parts[name]["gender"].mean(),
+            parts[name]["age"].mean(),
+        )
 
 
 if __name__ == "__main__":

@@ -118,8 +118,11 @@ def draw_face(age: int, gender: int, race: int, rng: np.random.Generator) -> Ima
         d.arc([cx - fw * 0.3, y, cx + fw * 0.3, y + 14], 200, 340, fill=line, width=2)
     if age >= 40:
         for s in (-1, 1):
-            d.line([cx + s * fw * 0.16, eye_y + fh * 0.12, cx + s * fw * 0.26, eye_y + fh * 0.32],
-                   fill=line, width=2 + (age > 60))
+            d.line(
+                [cx + s * fw * 0.16, eye_y + fh * 0.12, cx + s * fw * 0.26, eye_y + fh * 0.32],
+                fill=line,
+                width=2 + (age > 60),
+            )
             d.line([cx + s * fw * 0.35, eye_y - 2, cx + s * fw * 0.44, eye_y + 4], fill=line, width=2)
 
     # Nose and mouth; beard shadow for adult men.
@@ -154,7 +157,9 @@ def _render(job: tuple[int, int, list[tuple[str, int, int, int]], str]) -> int:
     return len(items)
 
 
-def generate(out_dir: str | os.PathLike, n: int, seed: int = 0, quirks: bool = True, workers: int = 1) -> list[str]:
+def generate(
+    out_dir: str | os.PathLike, n: int, seed: int = 0, quirks: bool = True, workers: int = 1
+) -> list[str]:
     """Write n faces (+ quirks) into `out_dir`; returns the file names written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +167,7 @@ def generate(out_dir: str | os.PathLike, n: int, seed: int = 0, quirks: bool = T
     if quirks:
         items += REAL_BAD_NAMES
     chunk = max(50, -(-len(items) // (4 * max(1, workers))))
-    jobs = [(seed, s, items[s:s + chunk], str(out)) for s in range(0, len(items), chunk)]
+    jobs = [(seed, s, items[s : s + chunk], str(out)) for s in range(0, len(items), chunk)]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_render, jobs))
@@ -185,15 +190,18 @@ def generate(out_dir: str | os.PathLike, n: int, seed: int = 0, quirks: bool = T
 def pack(src_dir: str | os.PathLike, archive: str | os.PathLike, top: str = "UTKFace") -> None:
     """A reproducible .tar.gz (sorted members, fixed times and owners) with the files under `top/`."""
     src = Path(src_dir)
-    with atomic_path(archive, ".tar.gz") as tmp:
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for f in sorted(src.iterdir()):
-                info = tarfile.TarInfo(f"{top}/{f.name}")
-                info.size = f.stat().st_size
-                info.mtime, info.mode, info.uid, info.gid = 0, 0o644, 0, 0
-                with open(f, "rb") as fh:
-                    tar.addfile(info, fh)
+    with (
+        atomic_path(archive, ".tar.gz") as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for f in sorted(src.iterdir()):
+            info = tarfile.TarInfo(f"{top}/{f.name}")
+            info.size = f.stat().st_size
+            info.mtime, info.mode, info.uid, info.gid = 0, 0o644, 0, 0
+            with open(f, "rb") as fh:
+                tar.addfile(info, fh)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,7 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.folder:
         names = generate(a.out, a.n, a.seed, not a.no_quirks, a.workers)
     else:
-        with tempfile.TemporaryDirectory(dir=Path(a.out).parent if Path(a.out).parent.exists() else None) as tmp:
+        with tempfile.TemporaryDirectory(
+            dir=Path(a.out).parent if Path(a.out).parent.exists() else None
+        ) as tmp:
             names = generate(tmp, a.n, a.seed, not a.no_quirks, a.workers)
             pack(tmp, a.out)
     log.info("synthetic UTKFace: %d files -> %s", len(names), a.out)

@@ -23,7 +23,9 @@ log = logging.getLogger("utkface.train")
 
 HISTORY_METRICS = ["loss", "age_loss", "gender_loss", "age_mae", "gender_accuracy"]
 HISTORY_COLUMNS = (
-    ["epoch", "phase", "lr"] + HISTORY_METRICS + [f"val_{m}" for m in HISTORY_METRICS]
+    ["epoch", "phase", "lr"]
+    + HISTORY_METRICS
+    + [f"val_{m}" for m in HISTORY_METRICS]
     + ["epoch_time_s", "trainable_params"]
 )
 
@@ -46,10 +48,20 @@ def epoch_plan(model: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     frozen = min(mcfg["frozen_epochs"], total)
     phases = []
     if frozen:
-        phases.append({"name": "frozen", "until": frozen, "optimizer": "rmsprop", "lr": mcfg["frozen_learning_rate"]})
+        phases.append(
+            {"name": "frozen", "until": frozen, "optimizer": "rmsprop", "lr": mcfg["frozen_learning_rate"]}
+        )
     if total > frozen:
-        phases.append({"name": "unfrozen", "until": total, "optimizer": "adamw", "lr": mcfg["learning_rate"],
-                       "weight_decay": mcfg["weight_decay"], "unfreeze": mcfg["unfreeze_layers"]})
+        phases.append(
+            {
+                "name": "unfrozen",
+                "until": total,
+                "optimizer": "adamw",
+                "lr": mcfg["learning_rate"],
+                "weight_decay": mcfg["weight_decay"],
+                "unfreeze": mcfg["unfreeze_layers"],
+            }
+        )
     return phases
 
 
@@ -63,8 +75,13 @@ def _optimizer(phase: dict[str, Any]):
     return keras.optimizers.AdamW(phase["lr"], weight_decay=phase["weight_decay"])
 
 
-def make_datasets(arrays: dict[str, str], splits: dict[str, str], batch_size: int, seed: int,
-                  shuffle_buffer: int | None = None):
+def make_datasets(
+    arrays: dict[str, str],
+    splits: dict[str, str],
+    batch_size: int,
+    seed: int,
+    shuffle_buffer: int | None = None,
+):
     """tf.data pipelines over the uint8 arrays: seeded shuffle, batches, float cast, prefetch."""
     import numpy as np
     import tensorflow as tf
@@ -77,15 +94,21 @@ def make_datasets(arrays: dict[str, str], splits: dict[str, str], batch_size: in
         labels = read_labels(splits[split])
         if len(labels) != len(images):
             raise ValueError(f"{arrays[split]} has {len(images)} rows but {splits[split]} has {len(labels)}")
-        y = {"age": labels["age"].to_numpy("float32")[:, None], "gender": labels["gender"].to_numpy("float32")[:, None]}
+        y = {
+            "age": labels["age"].to_numpy("float32")[:, None],
+            "gender": labels["gender"].to_numpy("float32")[:, None],
+        }
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(images), y))
         if split == "train":
             if len(images) < batch_size:
-                raise ValueError(f"train split has {len(images)} images, fewer than one batch of {batch_size}")
+                raise ValueError(
+                    f"train split has {len(images)} images, fewer than one batch of {batch_size}"
+                )
             ds = ds.shuffle(shuffle_buffer or len(images), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=(split == "train"))
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+        ds = ds.map(
+            lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
         out[split] = ds.prefetch(tf.data.AUTOTUNE)
     return out["train"], out["val"]
 
@@ -105,7 +128,9 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return [rows[k] for k in sorted(rows)]
 
 
-def _callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: list[dict[str, Any]], checkpoint):
+def _callbacks(
+    resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: list[dict[str, Any]], checkpoint
+):
     """In call order: log the epoch, checkpoint the best, schedule the lr, and only then back up, so a kill
     at any point loses no epoch from the history and no best model."""
     import keras
@@ -120,10 +145,14 @@ def _callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: 
             self.lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
         def on_epoch_end(self, epoch, logs=None):
-            row = {"epoch": epoch + 1, "phase": phase["name"], "lr": self.lr,
-                   **{k: float(v) for k, v in (logs or {}).items() if k in HISTORY_COLUMNS},
-                   "epoch_time_s": time.perf_counter() - self.t0,
-                   "trainable_params": trainable_params(self.model)}
+            row = {
+                "epoch": epoch + 1,
+                "phase": phase["name"],
+                "lr": self.lr,
+                **{k: float(v) for k, v in (logs or {}).items() if k in HISTORY_COLUMNS},
+                "epoch_time_s": time.perf_counter() - self.t0,
+                "trainable_params": trainable_params(self.model),
+            }
             with open(resume / "history.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
                 f.flush()
@@ -150,14 +179,29 @@ def _callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: 
             (resume / "best.json").write_text(json.dumps({"best": float(checkpoint.best)}))
 
     plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=mcfg["lr_factor"], patience=mcfg["lr_patience"], min_lr=mcfg["min_lr"], verbose=1)
+        monitor="val_loss",
+        factor=mcfg["lr_factor"],
+        patience=mcfg["lr_patience"],
+        min_lr=mcfg["min_lr"],
+        verbose=1,
+    )
     # delete_checkpoint=False: a run killed after its last epoch must not redo the phase.
-    backup = keras.callbacks.BackupAndRestore(str(resume / f"backup_{phase['name']}"), delete_checkpoint=False)
+    backup = keras.callbacks.BackupAndRestore(
+        str(resume / f"backup_{phase['name']}"), delete_checkpoint=False
+    )
     return [EpochLog(), checkpoint, SaveBest(), plateau, RestorePlateau(plateau), backup]
 
 
-def train(model: str, cfg: dict[str, Any], arrays: dict[str, str], splits: dict[str, str], out_dir: str | Path,
-          seed: int, weights: str | None = None, threads: int | None = None) -> dict[str, Any]:
+def train(
+    model: str,
+    cfg: dict[str, Any],
+    arrays: dict[str, str],
+    splits: dict[str, str],
+    out_dir: str | Path,
+    seed: int,
+    weights: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Train `model` ('A' or 'B'); returns the train_info dict (also written to out_dir)."""
     configure_tensorflow(threads)
     import keras
@@ -185,11 +229,22 @@ def train(model: str, cfg: dict[str, Any], arrays: dict[str, str], splits: dict[
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     mcfg = cfg[f"model_{model.lower()}"]
     size = cfg["image_size"]
-    log.info("model %s, seed %d, %d GPU(s), deterministic=%s, mixed precision=%s", model, seed, len(gpus),
-             deterministic, mixed)
+    log.info(
+        "model %s, seed %d, %d GPU(s), deterministic=%s, mixed precision=%s",
+        model,
+        seed,
+        len(gpus),
+        deterministic,
+        mixed,
+    )
 
-    train_ds, val_ds = make_datasets(arrays, splits, mcfg["batch_size"] * strategy.num_replicas_in_sync, seed,
-                                     cfg["train"]["shuffle_buffer"])
+    train_ds, val_ds = make_datasets(
+        arrays,
+        splits,
+        mcfg["batch_size"] * strategy.num_replicas_in_sync,
+        seed,
+        cfg["train"]["shuffle_buffer"],
+    )
     with strategy.scope():
         if model == "A":
             net = models.build_model_a(size, mcfg, cfg["augmentation"], seed)
@@ -204,7 +259,9 @@ def train(model: str, cfg: dict[str, Any], arrays: dict[str, str], splits: dict[
     net.get_layer("age").bias.assign([mean_age])
 
     best_path = resume / "best.keras"
-    checkpoint = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True, verbose=1)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(best_path), monitor="val_loss", save_best_only=True, verbose=1
+    )
     rows = _read_rows(resume / "history.jsonl")
     if best_path.exists() and (resume / "best.json").exists():
         checkpoint.best = json.loads((resume / "best.json").read_text())["best"]
@@ -222,11 +279,24 @@ def train(model: str, cfg: dict[str, Any], arrays: dict[str, str], splits: dict[
             net.load_weights(done_marker)
             log.info("phase %s already finished; weights restored", phase["name"])
         else:
-            log.info("phase %s: epochs %d-%d, %s lr=%g, %d trainable parameters", phase["name"], start + 1,
-                     phase["until"], phase["optimizer"], phase["lr"], models.trainable_params(net))
+            log.info(
+                "phase %s: epochs %d-%d, %s lr=%g, %d trainable parameters",
+                phase["name"],
+                start + 1,
+                phase["until"],
+                phase["optimizer"],
+                phase["lr"],
+                models.trainable_params(net),
+            )
             callbacks = _callbacks(resume, phase, mcfg, rows, checkpoint)
-            net.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=phase["until"],
-                    callbacks=callbacks, verbose=2)
+            net.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=start,
+                epochs=phase["until"],
+                callbacks=callbacks,
+                verbose=2,
+            )
             # Weights only: the next phase recompiles with its own optimizer anyway.
             net.save_weights(done_marker)
         start = phase["until"]
@@ -237,19 +307,32 @@ def train(model: str, cfg: dict[str, Any], arrays: dict[str, str], splits: dict[
         raise RuntimeError("no checkpoint was written: validation loss was never finite")
     best = min(rows, key=lambda r: r["val_loss"])
     info = {
-        "model": model, "seed": seed, "epochs_run": len(rows), "best_epoch": best["epoch"],
-        "best_val_loss": best["val_loss"], "trainable_params": params_at_start,
+        "model": model,
+        "seed": seed,
+        "epochs_run": len(rows),
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["val_loss"],
+        "trainable_params": params_at_start,
         "trainable_params_final": models.trainable_params(net),
-        "train_time_s": sum(r["epoch_time_s"] for r in rows), "wall_time_this_run_s": time.perf_counter() - t0,
-        "phases": epoch_plan(model, cfg), "deterministic": deterministic, "mixed_precision": mixed,
-        "gpus": [g.name for g in gpus], "tensorflow": tf.__version__, "keras": keras.__version__,
-        "python": platform.python_version(), "host": platform.node(), "image_size": size,
+        "train_time_s": sum(r["epoch_time_s"] for r in rows),
+        "wall_time_this_run_s": time.perf_counter() - t0,
+        "phases": epoch_plan(model, cfg),
+        "deterministic": deterministic,
+        "mixed_precision": mixed,
+        "gpus": [g.name for g in gpus],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "image_size": size,
         "weights": weights or "none",
     }
     return info
 
 
-def write_outputs(out: Path, model_path: str, history_path: str, info_path: str, info: dict[str, Any]) -> None:
+def write_outputs(
+    out: Path, model_path: str, history_path: str, info_path: str, info: dict[str, Any]
+) -> None:
     """Publish the outputs atomically, then drop the resume state."""
     import pandas as pd
 
@@ -284,7 +367,9 @@ def main(argv: list[str] | None = None) -> None:
     splits = {"train": a.train_split, "val": a.val_split}
     info = train(a.model, cfg, arrays, splits, out, a.seed, a.weights or None, a.threads)
     write_outputs(out, a.model_out, a.history, a.info, info)
-    log.info("best epoch %d of %d, val_loss %.4f", info["best_epoch"], info["epochs_run"], info["best_val_loss"])
+    log.info(
+        "best epoch %d of %d, val_loss %.4f", info["best_epoch"], info["epochs_run"], info["best_val_loss"]
+    )
 
 
 if __name__ == "__main__":

@@ -77,20 +77,20 @@ start() {
     done
     stop
     rm -rf "$STATE"
-    mkdir -p "$STATE"/{ctld,spool,munge,db,run}
+    mkdir -p "$STATE"/{ctld,spool,db,run}
     chmod 755 "$STATE"
     local cpus mem
     cpus=$(nproc)
     mem=$(( $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) - 1024 ))
 
     # munge on its default socket (Slurm's accounting client ignores AuthInfo); reuse one already running
+    # (its own files under /run: the munge user may not be able to reach $STATE)
     if ! munge -n >/dev/null 2>&1; then
-        install -d -o munge -g munge -m 755 /run/munge
-        chown munge:munge "$STATE/munge"
-        runuser -u munge -- munged --pid-file="$STATE/munge/munged.pid" --log-file="$STATE/munge/munged.log" \
-            --seed-file="$STATE/munge/seed"
+        local md=/run/utkface-munge
+        install -d -o munge -g munge -m 755 /run/munge "$md"
+        runuser -u munge -- munged --pid-file="$md/munged.pid" --log-file="$md/munged.log" --seed-file="$md/seed"
         wait_for 10 munged munge -n
-        record munged "$(cat "$STATE/munge/munged.pid")"
+        record munged "$(cat "$md/munged.pid")"
     fi
 
     # MariaDB for slurmdbd, in our own data folder on a private port

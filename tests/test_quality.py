@@ -1,0 +1,69 @@
+"""Project checks run as tests: linters, Snakemake's own lint, dry runs of both configs, README freshness."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, snakemake
+
+BIN = Path(sys.executable).parent
+
+
+def _run(*cmd):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_ruff_is_clean():
+    proc = _run(BIN / "ruff", "check", ".")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakefmt_is_clean():
+    proc = _run(BIN / "snakefmt", "--check", ".")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("config", ["config.yaml", "demo.yaml"])
+def test_snakemake_lint_is_clean(tmp_path, config):
+    proc = snakemake(tmp_path, "--lint", "--configfile", str(ROOT / "config" / config), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "config,first", [("config.yaml", "download_archive"), ("demo.yaml", "synthetic_archive")]
+)
+def test_dry_run_of_the_full_dag(tmp_path, config, first):
+    proc = snakemake(
+        tmp_path, "-n", "--cores", "8", "--resources", "gpu=1", "--configfile", str(ROOT / "config" / config)
+    )
+    out = proc.stdout + proc.stderr
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert stats[first] == "1" and stats["train"] == "2" and stats["evaluate"] == "4"
+    assert stats["html_report"] == "1"
+    if config == "config.yaml":
+        assert stats["vgg16_weights"] == "1"  # ImageNet weights fetched once, on the submit host
+
+
+def test_readme_dag_picture_is_current(tmp_path):
+    proc = snakemake(tmp_path, "--rulegraph", "mermaid-js")
+    graph = proc.stdout[proc.stdout.index("flowchart") :].strip()
+    readme = (ROOT / "README.md").read_text()
+    assert graph in readme, "regenerate the README's DAG: snakemake --rulegraph mermaid-js"
+
+
+def _keys(schema, prefix=""):
+    for name, sub in schema.get("properties", {}).items():
+        key = f"{prefix}{name}"
+        yield key
+        yield from _keys(sub, key + ".")
+
+
+def test_readme_documents_every_config_key():
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    readme = (ROOT / "README.md").read_text()
+    missing = [k for k in _keys(schema) if f"`{k}`" not in readme]
+    assert missing == []
