@@ -1,0 +1,76 @@
+"""Comparison table, automatic reading and HTML table, from hand-made runs."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, snakemake
+from workflow_scripts.report import comparison, fit_diagnosis, reading, table_html
+
+PUBLISHED = {
+    "A": {"name": "Model A", "val_gender_accuracy": 0.9, "val_age_mae": 6.58, "trainable_params": 1015906},
+    "B": {"name": "Model B", "val_gender_accuracy": 0.912, "val_age_mae": 6.25, "trainable_params": 1449474},
+}
+
+
+def _run(model, seed, acc, mae):
+    base = {"mean_age": 33.0, "age_mae": 15.0, "majority_gender": "male", "gender_accuracy": 0.52}
+    split = {"gender_accuracy": acc, "age_mae": mae, "baselines": base}
+    info = {"trainable_params": 1015906 if model == "A" else 1449474, "epochs_run": 10, "best_epoch": 8,
+            "train_time_s": 100.0 + seed}
+    return {"model": model, "seed": seed, "info": info, "val": split, "test": dict(split, age_mae=mae + 1)}
+
+
+def test_multi_seed_mean_and_std_beside_the_published_values():
+    runs = [_run("A", 1, 0.88, 7.0), _run("A", 2, 0.92, 6.0), _run("B", 1, 0.91, 6.5), _run("B", 2, 0.93, 6.3)]
+    t = comparison(runs, PUBLISHED).set_index("model")
+    assert t.loc["A", "seeds"] == 2
+    assert t.loc["A", "val_gender_accuracy"] == pytest.approx(0.90)
+    assert t.loc["A", "val_gender_accuracy_std"] == pytest.approx(pd.Series([0.88, 0.92]).std())
+    assert t.loc["A", "val_age_mae"] == pytest.approx(6.5)
+    assert t.loc["A", "diff_val_age_mae"] == pytest.approx(6.5 - 6.58)
+    assert t.loc["B", "diff_trainable_params"] == 0
+    assert t.loc["A", "train_time_s"] == pytest.approx(101.5)
+    assert t.loc["baseline", "test_age_mae"] == 15.0 and pd.isna(t.loc["baseline", "published_val_age_mae"])
+
+
+def test_single_seed_has_no_std_and_html_shows_values_with_their_data():
+    t = comparison([_run("A", 1, 0.9, 6.0), _run("B", 1, 0.95, 5.0)], PUBLISHED)
+    assert t["val_age_mae_std"].isna().all()
+    html = table_html(t)
+    cell = re.search(r'<td data-model="B" data-metric="val_gender_accuracy" data-value="([^"]+)">([^<]+)</td>', html)
+    assert float(cell.group(1)) == pytest.approx(0.95) and cell.group(2) == "95.0%"
+    diff = re.search(r'data-model="B" data-metric="diff_val_gender_accuracy" data-value="([^"]+)">([^<]+)<', html)
+    assert float(diff.group(1)) == pytest.approx(0.95 - 0.912) and diff.group(2) == "+3.8 pp"
+    assert "±" not in html
+
+
+def test_reading_names_the_winner_and_the_baseline_verdict():
+    t = comparison([_run("A", 1, 0.9, 6.0), _run("B", 1, 0.95, 7.0)], PUBLISHED)
+    hist = pd.DataFrame({"loss": [3, 2, 1.5, 1.4, 1.39], "val_loss": [3, 2.2, 1.6, 1.5, 1.52]})
+    text = " ".join(reading(t, {"A": hist}))
+    assert "Best validation gender accuracy: Model B" in text
+    assert "Best validation age MAE: Model A" in text
+    assert "Model A beats the trivial baselines" in text
+
+
+@pytest.mark.parametrize(
+    "loss,val,verdict",
+    [
+        ([3, 2, 1.5, 1.0, 0.6, 0.3], [3, 2, 1.5, 1.8, 2.2, 2.6], "overfitting"),
+        ([9, 8, 7, 6, 5, 4], [9, 8, 7, 6, 5, 4], "underfitting"),
+        ([3, 2, 1.5, 1.45, 1.44, 1.44], [3, 2.1, 1.6, 1.55, 1.56, 1.55], "no clear"),
+    ],
+)
+def test_fit_diagnosis(loss, val, verdict):
+    assert verdict in fit_diagnosis(pd.DataFrame({"loss": loss, "val_loss": val}))
+
+
+def test_seeds_run_each_model_once_per_seed(tmp_path):
+    (tmp_path / "seeds.yaml").write_text("seeds: [1, 2, 3]\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/demo.yaml"), str(tmp_path / "seeds.yaml"))
+    out = proc.stdout + proc.stderr
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert stats["train"] == "6" and stats["evaluate"] == "12" and stats["comparison"] == "1"
+    assert "results/models/B/seed_3/model.keras" in out
