@@ -149,3 +149,13 @@ def demo_run(tmp_path_factory) -> Path:
         timeout=1800,
     )
     return wd
+
+
+def train_tiny(tmp_path: Path, tiny: dict, model: str, cfg: dict, seed: int = 1) -> tuple[Path, dict]:
+    """Train `model` on the tiny_data fixture and publish its outputs as the train rule would."""
+    from workflow_scripts import train
+
+    out = tmp_path / model
+    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], out, seed, None, threads=2)
+    train.write_outputs(out, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info)
+    return out, info

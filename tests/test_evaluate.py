@@ -54,18 +54,14 @@ def test_bin_labels():
 
 @pytest.mark.slow
 def test_cli_on_a_trained_model(tmp_path, tiny_data):
-    from conftest import full_config
-
-    from workflow_scripts import train
+    from conftest import full_config, train_tiny
 
     cfg = full_config(image_size=32, train={"epochs": 1}, model_a={"batch_size": 16})
-    out = tmp_path / "A"
-    info = train.train("A", cfg, tiny_data["arrays"], tiny_data["splits"], out, 1, None, threads=2)
-    train.write_outputs(out, str(out / "m.keras"), str(out / "h.csv"), str(out / "i.json"), info)
+    out, _ = train_tiny(tmp_path, tiny_data, "A", cfg)
     main(
         [
             "--model",
-            str(out / "m.keras"),
+            str(out / "model.keras"),
             "--images",
             tiny_data["arrays"]["test"],
             "--split",

@@ -64,6 +64,13 @@ def _profile(tmp_path):
     return d
 
 
+def _run_profile(tmp_path, *extra, check=True):
+    """The demo (tiny) through the adapted SLURM profile; `extra`: more config files, then `--` targets."""
+    configs = [str(ROOT / "config/demo.yaml"), str(tmp_path / "tiny.yaml")]
+    args = ["--profile", str(_profile(tmp_path)), "--configfile", *configs, *extra]
+    return snakemake(tmp_path, *args, timeout=900, check=check)
+
+
 def _sacct():
     out = subprocess.run(
         ["sacct", "-X", "-n", "-P", "-o", "JobID,Comment,AllocTRES,State"],
@@ -79,17 +86,8 @@ def _sacct():
 
 
 def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
-    prof = _profile(tmp_path)
     before = {j["id"] for j in _sacct()}
-    snakemake(
-        tmp_path,
-        "--profile",
-        str(prof),
-        "--configfile",
-        str(ROOT / "config/demo.yaml"),
-        str(tmp_path / "tiny.yaml"),
-        timeout=900,
-    )
+    _run_profile(tmp_path)
     assert (tmp_path / "results/report/index.html").exists()
     for m in "AB":
         assert (tmp_path / f"results/eval/{m}/seed_7/test/metrics.json").exists()
@@ -104,20 +102,9 @@ def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
 
 
 def test_a_job_failing_on_the_cluster_fails_the_workflow_naming_rule_and_log(cluster, tmp_path):
-    prof = _profile(tmp_path)
     (tmp_path / "bad.yaml").write_text("model_a: {batch_size: 100000}\n")  # more than the training set
-    proc = snakemake(
-        tmp_path,
-        "--profile",
-        str(prof),
-        "--configfile",
-        str(ROOT / "config/demo.yaml"),
-        str(tmp_path / "tiny.yaml"),
-        str(tmp_path / "bad.yaml"),
-        "--",
-        "results/models/A/seed_7/model.keras",
-        check=False,
-        timeout=600,
+    proc = _run_profile(
+        tmp_path, str(tmp_path / "bad.yaml"), "--", "results/models/A/seed_7/model.keras", check=False
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

@@ -11,9 +11,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, full_config
+from conftest import ROOT, full_config, train_tiny
 
-from workflow_scripts import train
 from workflow_scripts.train import HISTORY_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -28,15 +27,8 @@ def _cfg(epochs, **model_b):
     )
 
 
-def _run(tmp_path, tiny, model, cfg, seed=1):
-    out = tmp_path / model
-    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], out, seed, None, threads=2)
-    train.write_outputs(out, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info)
-    return out, info
-
-
 def test_model_a_one_epoch(tmp_path, tiny_data):
-    out, info = _run(tmp_path, tiny_data, "A", _cfg(1))
+    out, info = train_tiny(tmp_path, tiny_data, "A", _cfg(1))
     hist = pd.read_csv(out / "history.csv")
     assert list(hist.columns) == HISTORY_COLUMNS
     assert hist["epoch"].tolist() == [1] and hist["phase"].tolist() == ["train"]
@@ -49,7 +41,7 @@ def test_model_a_one_epoch(tmp_path, tiny_data):
 
 
 def test_model_b_two_phases(tmp_path, tiny_data):
-    out, info = _run(tmp_path, tiny_data, "B", _cfg(2))
+    out, info = train_tiny(tmp_path, tiny_data, "B", _cfg(2))
     hist = pd.read_csv(out / "history.csv")
     assert hist["epoch"].tolist() == [1, 2]
     assert hist["phase"].tolist() == ["frozen", "unfrozen"]
@@ -59,10 +51,10 @@ def test_model_b_two_phases(tmp_path, tiny_data):
 
 
 def test_same_seed_same_history_and_model(tmp_path, tiny_data):
-    runs = [_run(tmp_path / str(k), tiny_data, "A", _cfg(2)) for k in range(2)]
+    runs = [train_tiny(tmp_path / str(k), tiny_data, "A", _cfg(2)) for k in range(2)]
     h = [pd.read_csv(out / "history.csv").drop(columns="epoch_time_s") for out, _ in runs]
     pd.testing.assert_frame_equal(h[0], h[1], check_exact=True)
-    other = _run(tmp_path / "s2", tiny_data, "A", _cfg(2), seed=2)
+    other = train_tiny(tmp_path / "s2", tiny_data, "A", _cfg(2), seed=2)
     assert not pd.read_csv(other[0] / "history.csv")["loss"].equals(h[0]["loss"])
 
 
