@@ -107,7 +107,7 @@ def test_resume_after_a_kill_continues_and_logs_each_epoch_once(tmp_path, tiny_d
     hist = pd.read_csv(out / "history.csv")
     assert hist["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
     # the second run started where the first stopped (its last backed-up epoch), not at epoch 1
-    started = [int(n) for n in re.findall(r"^Epoch (\d+)/6$", second.stderr, flags=re.M)]
+    started = [int(n) for n in re.findall(r"^Epoch (\d+)/6$", second.stdout, flags=re.M)]
     assert started and started[0] in (done_before, done_before + 1) and started[0] > 1
     assert started == list(range(started[0], 7))
     info = json.loads((out / "info.json").read_text())
