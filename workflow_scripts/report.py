@@ -126,27 +126,32 @@ def comparison(runs: list[dict[str, Any]], published: dict[str, dict[str, Any]])
 
 
 def fit_diagnosis(history: pd.DataFrame) -> str:
-    """The study's criterion: overfitting when validation loss rises while training loss keeps falling;
-    underfitting when training loss is still falling fast at the end."""
-    best = int(history["val_loss"].idxmin())
-    end_val, best_val = history["val_loss"].iloc[-1], history["val_loss"].iloc[best]
-    rise = (end_val - best_val) / abs(best_val) if best_val else 0.0
+    """The study's criterion, in words: overfitting when validation loss rises while training loss keeps
+    falling; underfitting when training loss is still falling fast at the end."""
+    val, loss = history["val_loss"].to_numpy(), history["loss"].to_numpy()
+    best = int(val.argmin())
+    epoch = int(history["epoch"].iloc[best]) if "epoch" in history else best + 1
+    rise = (val[-1] - val[best]) / abs(val[best]) if val[best] else 0.0
     n = len(history)
-    tail = history["loss"].iloc[max(0, n - 3) :]
-    still_falling = n >= 3 and (tail.iloc[0] - tail.iloc[-1]) / abs(tail.iloc[0]) > 0.10
-    if rise > 0.15 and history["loss"].iloc[-1] < history["loss"].iloc[best]:
+    still_falling = n >= 3 and (loss[-3] - loss[-1]) / abs(loss[-3]) > 0.10
+    if rise > 0.15 and loss[-1] < loss[best]:
         return (
             f"signs of overfitting: validation loss rose {100 * rise:.0f}% after its best epoch "
-            f"({best + 1}) while training loss kept falling"
+            f"({epoch}) while training loss kept falling; the checkpoint keeps epoch {epoch}"
         )
     if still_falling:
         return (
             "possibly underfitting: training loss still fell by more than 10% over the last epochs; "
             "more epochs may help"
         )
+    if rise > 0.15:
+        return (
+            f"no overfitting trend, but an unsteady validation loss: it ends {100 * rise:.0f}% above its "
+            f"best (epoch {epoch}, the one kept) while training loss has levelled off"
+        )
     return (
         f"no clear over- or underfitting: validation loss ends within {100 * max(rise, 0):.0f}% of its best "
-        f"(epoch {best + 1}) and training loss has levelled off"
+        f"(epoch {epoch}) and training loss has levelled off"
     )
 
 
