@@ -67,7 +67,7 @@ def test_reading_names_the_winner_and_the_baseline_verdict():
         ([3, 2, 1.5, 1.0, 0.6, 0.3], [3, 2, 1.5, 1.8, 2.2, 2.6], "overfitting"),
         ([9, 8, 7, 6, 5, 4], [9, 8, 7, 6, 5, 4], "underfitting"),
         ([3, 2, 1.5, 1.45, 1.44, 1.44], [3, 2.1, 1.6, 1.55, 1.56, 1.55], "no clear"),
-        ([3, 2, 1.5, 1.44, 1.44, 1.44], [3, 2.1, 1.6, 1.5, 2.4, 2.0], "unsteady validation loss: it ends 33%"),
+        ([3, 2, 1.5, 1.44, 1.44, 1.44], [3, 2.1, 1.6, 1.5, 2.4, 2.0], "unsteady validation loss: it ends 33"),
     ],
 )
 def test_fit_diagnosis(loss, val, verdict):
