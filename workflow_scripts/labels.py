@@ -19,7 +19,7 @@ import logging
 import os
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -106,8 +106,13 @@ def build_labels(
             rejected.append({"path": rel, "reason": f"age {fields['age']} outside {min_age}-{max_age}"})
         else:
             candidates.append((rel, fields))
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        checks = list(pool.map(lambda c: check_image(root / c[0]), candidates))
+    paths = [root / rel for rel, _ in candidates]
+    if threads > 1 and len(paths) > 200:
+        # processes, not threads: Pillow's JPEG decoding barely overlaps under the GIL
+        with ProcessPoolExecutor(max_workers=threads) as pool:
+            checks = list(pool.map(check_image, paths, chunksize=max(16, len(paths) // (8 * threads))))
+    else:
+        checks = [check_image(p) for p in paths]
     by_hash: dict[str, list[tuple[str, dict]]] = {}
     for (rel, fields), (digest, reason) in zip(candidates, checks, strict=True):
         if reason:
