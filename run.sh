@@ -16,8 +16,14 @@ install() {
     "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
         { echo "ERROR: Python >= 3.10 is needed ($PY is $("$PY" --version))" >&2; exit 1; }
     [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    local log="$VENV/install.log"
+    # pip's and setuptools' chatter goes to a log, shown only if the install fails
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e '.[dev]'; } \
+        >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "ERROR: installing into $VENV failed; full log: $log" >&2
+        exit 1
+    fi
     echo "$want" >"$stamp"
 }
 
