@@ -74,3 +74,16 @@ def test_readme_documents_every_config_key():
     readme = (ROOT / "README.md").read_text()
     missing = [k for k in _keys(schema) if f"`{k}`" not in readme]
     assert missing == []
+
+
+def test_local_profile_dry_run(tmp_path):
+    proc = snakemake(
+        tmp_path,
+        "-n",
+        "--profile",
+        str(ROOT / "profiles/local"),
+        "--configfile",
+        str(ROOT / "config/demo.yaml"),
+    )
+    out = proc.stdout + proc.stderr
+    assert re.search(r"^train\s+2$", out, flags=re.M) and "gpu=1" in out
