@@ -58,58 +58,65 @@ def test_same_seed_same_history_and_model(tmp_path, tiny_data):
     assert not pd.read_csv(other[0] / "history.csv")["loss"].equals(h[0]["loss"])
 
 
-def test_resume_after_a_kill_continues_and_logs_each_epoch_once(tmp_path, tiny_data):
-    out = tmp_path / "A"
-    cmd = [
-        sys.executable,
-        "-m",
-        "workflow_scripts.train",
-        "--model",
-        "A",
-        "--seed",
-        "3",
-        "--config",
-        json.dumps(_cfg(6)),
-        "--train-images",
-        tiny_data["arrays"]["train"],
-        "--val-images",
-        tiny_data["arrays"]["val"],
-        "--train-split",
-        tiny_data["splits"]["train"],
-        "--val-split",
-        tiny_data["splits"]["val"],
-        "--model-out",
-        str(out / "model.keras"),
-        "--history",
-        str(out / "history.csv"),
-        "--info",
-        str(out / "info.json"),
-        "--threads",
-        "2",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with open(tmp_path / "first.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+def _train_cmd(out, tiny, epochs):
+    return [sys.executable, "-m", "workflow_scripts.train", "--model", "A", "--seed", "3",
+            "--config", json.dumps(_cfg(epochs)),
+            "--train-images", tiny["arrays"]["train"], "--val-images", tiny["arrays"]["val"],
+            "--train-split", tiny["splits"]["train"], "--val-split", tiny["splits"]["val"],
+            "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
+            "--info", str(out / "info.json"), "--threads", "2"]  # fmt: skip
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _kill_after(cmd, out, rows, log_path):
+    """Start a real training, SIGKILL it (as an OOM killer or a pre-empted SLURM job would) once its
+    history holds `rows` epochs; return how many epochs it had logged."""
+    jsonl = out / "_resume" / "history.jsonl"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
         deadline = time.time() + 300
-        jsonl = out / "_resume" / "history.jsonl"
         while time.time() < deadline and proc.poll() is None:
-            if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2:
+            if jsonl.exists() and len(jsonl.read_text().splitlines()) >= rows:
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "training ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)  # as an OOM killer or a pre-empted SLURM job would
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
-    done_before = len(jsonl.read_text().splitlines())
     assert not (out / "history.csv").exists()
-    second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    return len(jsonl.read_text().splitlines())
+
+
+def _finish(cmd, out, epochs):
+    second = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming after epoch" in second.stderr
     hist = pd.read_csv(out / "history.csv")
-    assert hist["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert hist["epoch"].tolist() == list(range(1, epochs + 1))  # each epoch once
+    info = json.loads((out / "info.json").read_text())
+    assert info["epochs_run"] == epochs
+    assert hist.loc[hist["val_loss"].idxmin(), "epoch"] == info["best_epoch"]
+    return [int(n) for n in re.findall(rf"^Epoch (\d+)/{epochs}$", second.stdout, flags=re.M)]
+
+
+def test_resume_after_a_kill_continues_and_logs_each_epoch_once(tmp_path, tiny_data):
+    out = tmp_path / "A"
+    cmd = _train_cmd(out, tiny_data, 6)
+    done_before = _kill_after(cmd, out, 2, tmp_path / "first.log")
+    started = _finish(cmd, out, 6)
     # the second run started where the first stopped (its last backed-up epoch), not at epoch 1
-    started = [int(n) for n in re.findall(r"^Epoch (\d+)/6$", second.stdout, flags=re.M)]
     assert started and started[0] in (done_before, done_before + 1) and started[0] > 1
     assert started == list(range(started[0], 7))
-    info = json.loads((out / "info.json").read_text())
-    assert info["epochs_run"] == 6
-    assert hist.loc[hist["val_loss"].idxmin(), "epoch"] == info["best_epoch"]
+
+
+def test_resume_survives_a_kill_in_the_middle_of_writing_the_backup(tmp_path, tiny_data):
+    out = tmp_path / "A"
+    cmd = _train_cmd(out, tiny_data, 5)
+    _kill_after(cmd, out, 3, tmp_path / "first.log")
+    # what a kill during the write leaves: a cut HDF5 file (the previous backup is kept beside it)
+    latest = out / "_resume" / "backup_train" / "latest.weights.h5"
+    assert (latest.parent / "latest.weights.h5.bkp").exists()
+    latest.write_bytes(latest.read_bytes()[:1000])
+    started = _finish(cmd, out, 5)
+    assert started and started[0] > 1

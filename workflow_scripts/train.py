@@ -134,6 +134,31 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return [rows[k] for k in sorted(rows)]
 
 
+def keep_best(path: Path, state: Path):
+    """ModelCheckpoint(monitor="val_loss", save_best_only=True), but written atomically (a kill mid-save
+    never leaves a corrupt best model) and with its best score kept in `state` for a restarted run."""
+    import keras
+    import numpy as np
+
+    class KeepBest(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best = json.loads(state.read_text())["best"] if path.exists() and state.exists() else np.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            current = (logs or {}).get("val_loss")
+            if current is None or not np.isfinite(current) or current >= self.best:
+                return
+            with atomic_path(path, ".keras") as tmp:
+                self.model.save(tmp)
+            self.best = float(current)
+            with atomic_path(state, ".json") as tmp:
+                tmp.write_text(json.dumps({"best": self.best, "epoch": epoch + 1}))
+            log.info("epoch %d: val_loss improved to %.4f, best model saved", epoch + 1, current)
+
+    return KeepBest()
+
+
 def _callbacks(
     resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: list[dict[str, Any]], checkpoint
 ):
@@ -178,12 +203,6 @@ def _callbacks(
                 self.plateau.best = best
                 self.plateau.wait = len(seen) - 1 - seen.index(best)
 
-    class SaveBest(keras.callbacks.Callback):
-        """Persist the checkpoint's best score, which a restarted run would otherwise not know."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            (resume / "best.json").write_text(json.dumps({"best": float(checkpoint.best)}))
-
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss",
         factor=mcfg["lr_factor"],
@@ -192,10 +211,11 @@ def _callbacks(
         verbose=1,
     )
     # delete_checkpoint=False: a run killed after its last epoch must not redo the phase.
+    # double_checkpoint: a kill while the backup is being written leaves the previous one to load.
     backup = keras.callbacks.BackupAndRestore(
-        str(resume / f"backup_{phase['name']}"), delete_checkpoint=False
+        str(resume / f"backup_{phase['name']}"), delete_checkpoint=False, double_checkpoint=True
     )
-    return [EpochLog(), checkpoint, SaveBest(), plateau, RestorePlateau(plateau), backup]
+    return [EpochLog(), checkpoint, plateau, RestorePlateau(plateau), backup]
 
 
 def train(
@@ -265,12 +285,9 @@ def train(
     net.get_layer("age").bias.assign([mean_age])
 
     best_path = resume / "best.keras"
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        str(best_path), monitor="val_loss", save_best_only=True, verbose=1
-    )
+    checkpoint = keep_best(best_path, resume / "best.json")  # one instance: it spans both phases of B
     rows = _read_rows(resume / "history.jsonl")
-    if best_path.exists() and (resume / "best.json").exists():
-        checkpoint.best = json.loads((resume / "best.json").read_text())["best"]
+    if rows:
         log.info("resuming after epoch %d (best val_loss so far %.4f)", rows[-1]["epoch"], checkpoint.best)
 
     t0 = time.perf_counter()
