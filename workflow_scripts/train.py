@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .fileio import atomic_path, setup_logging, write_json
+from .labels import read_labels
 
 log = logging.getLogger("utkface.train")
 
@@ -85,8 +86,6 @@ def make_datasets(
     """tf.data pipelines over the uint8 arrays: seeded shuffle, batches, float cast, prefetch."""
     import numpy as np
     import tensorflow as tf
-
-    from .labels import read_labels
 
     out = {}
     for split in ("train", "val"):
@@ -279,8 +278,6 @@ def train(
     params_at_start = models.trainable_params(net)
     # Start the linear age output at the training mean age (bias only, no extra parameter): otherwise
     # the first epochs are spent learning an offset of ~35 years from 0.
-    from .labels import read_labels
-
     mean_age = float(read_labels(splits["train"])["age"].mean())
     net.get_layer("age").bias.assign([mean_age])
 
@@ -320,12 +317,13 @@ def train(
                 callbacks=callbacks,
                 verbose=2,
             )
-            # Weights only: the next phase recompiles with its own optimizer anyway.
-            net.save_weights(done_marker)
+            # Weights only (the next phase recompiles with its own optimizer), written atomically: a marker
+            # cut by a kill would otherwise be taken for a finished phase.
+            with atomic_path(done_marker, ".weights.h5") as tmp:
+                net.save_weights(tmp)
         start = phase["until"]
         rows = _read_rows(resume / "history.jsonl")
 
-    rows = _read_rows(resume / "history.jsonl")
     if not best_path.exists():
         raise RuntimeError("no checkpoint was written: validation loss was never finite")
     best = min(rows, key=lambda r: r["val_loss"])
