@@ -151,8 +151,7 @@ def keep_best(path: Path, state: Path):
             with atomic_path(path, ".keras") as tmp:
                 self.model.save(tmp)
             self.best = float(current)
-            with atomic_path(state, ".json") as tmp:
-                tmp.write_text(json.dumps({"best": self.best, "epoch": epoch + 1}))
+            write_json(state, {"best": self.best, "epoch": epoch + 1})
             log.info("epoch %d: val_loss improved to %.4f, best model saved", epoch + 1, current)
 
     return KeepBest()
@@ -227,7 +226,8 @@ def train(
     weights: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train `model` ('A' or 'B'); returns the train_info dict (also written to out_dir)."""
+    """Train `model` ('A' or 'B') with its state in `out_dir/_resume`; returns the train_info dict
+    (`write_outputs` publishes it with the model and the history)."""
     configure_tensorflow(threads)
     import keras
     import tensorflow as tf
@@ -281,15 +281,16 @@ def train(
     mean_age = float(read_labels(splits["train"])["age"].mean())
     net.get_layer("age").bias.assign([mean_age])
 
-    best_path = resume / "best.keras"
-    checkpoint = keep_best(best_path, resume / "best.json")  # one instance: it spans both phases of B
+    # one instance: it spans both phases of B
+    checkpoint = keep_best(resume / "best.keras", resume / "best.json")
     rows = _read_rows(resume / "history.jsonl")
     if rows:
         log.info("resuming after epoch %d (best val_loss so far %.4f)", rows[-1]["epoch"], checkpoint.best)
 
     t0 = time.perf_counter()
+    plan = epoch_plan(model, cfg)
     start = 0
-    for phase in epoch_plan(model, cfg):
+    for phase in plan:
         done_marker = resume / f"done_{phase['name']}.weights.h5"
         with strategy.scope():
             if phase.get("unfreeze") is not None:
@@ -324,20 +325,21 @@ def train(
         start = phase["until"]
         rows = _read_rows(resume / "history.jsonl")
 
-    if not best_path.exists():
+    if not (resume / "best.json").exists():
         raise RuntimeError("no checkpoint was written: validation loss was never finite")
-    best = min(rows, key=lambda r: r["val_loss"])
+    # the epoch the checkpoint really holds, as recorded when it was saved
+    best = json.loads((resume / "best.json").read_text())
     info = {
         "model": model,
         "seed": seed,
         "epochs_run": len(rows),
         "best_epoch": best["epoch"],
-        "best_val_loss": best["val_loss"],
+        "best_val_loss": best["best"],
         "trainable_params": params_at_start,
         "trainable_params_final": models.trainable_params(net),
         "train_time_s": sum(r["epoch_time_s"] for r in rows),
         "wall_time_this_run_s": time.perf_counter() - t0,
-        "phases": epoch_plan(model, cfg),
+        "phases": plan,
         "deterministic": deterministic,
         "mixed_precision": mixed,
         "gpus": [g.name for g in gpus],
