@@ -3,7 +3,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from workflow_scripts.labels import build_labels, main, parse_name, read_labels
+from workflow_scripts.labels import build_labels, main, parse_name, read_labels, reason_kind
 from workflow_scripts.synthetic import REAL_BAD_NAMES
 
 REAL_BAD = {
@@ -116,3 +116,9 @@ def test_cli_writes_both_csvs_and_fails_clearly_on_missing_folder(tmp_path, synt
             ]
         )
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_reason_kind_groups_reasons_for_counts():
+    assert reason_kind("malformed name: missing '.' before 'jpg'") == "malformed name"
+    assert reason_kind("byte-identical duplicate of UTKFace/a.jpg") == "byte-identical duplicate"
+    assert reason_kind("age 0 outside 1-116") == "age 0 outside 1-116"

@@ -61,6 +61,11 @@ def parse_name(name: str) -> tuple[dict | None, str | None]:
     return {"age": int(m["age"]), "gender": gender, "race": race, "datetime": m["datetime"]}, None
 
 
+def reason_kind(reason: str) -> str:
+    """A rejection reason without its details ('malformed name: ...' -> 'malformed name'), for counts."""
+    return reason.split(":")[0].split(" of ")[0]
+
+
 def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
     """Return (sha1 of the bytes, None) if the JPEG decodes to the end, else (sha1, reason)."""
     data = Path(path).read_bytes()
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     write_csv(labels, a.labels)
     write_csv(rejected, a.rejected)
     log.info("%d images labelled, %d rejected", len(labels), len(rejected))
-    for reason, n in Counter(r.split(":")[0].split(" of ")[0] for r in rejected["reason"]).most_common():
+    for reason, n in Counter(map(reason_kind, rejected["reason"])).most_common():
         log.info("  rejected %5d: %s", n, reason)
 
 

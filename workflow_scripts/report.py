@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from .fileio import atomic_path, setup_logging
-from .labels import read_labels
+from .labels import read_labels, reason_kind
 
 log = logging.getLogger("utkface.report")
 
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     seed0 = a.seeds[0]
     histories = {m: pd.read_csv(res / f"models/{m}/seed_{seed0}/history.csv") for m in a.models}
     rejected = pd.read_csv(res / "data/labels_rejected.csv")
-    reasons = rejected["reason"].str.split(":").str[0].str.split(" of ").str[0].value_counts()
+    reasons = rejected["reason"].map(reason_kind).value_counts()
     context = {
         "synthetic": a.synthetic,
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
