@@ -39,6 +39,10 @@ def data_targets():
 
 MODELS = ["A", "B"]
 SEEDS = config["seeds"] or [config["seed"]]
+# the same values as command-line arguments, for the rules that pass them on
+AGE_BINS_ARG = ",".join(map(str, config["split"]["age_bins"]))
+MODELS_ARG = " ".join(MODELS)
+SEEDS_ARG = " ".join(map(str, SEEDS))
 MODEL_DIR = "results/models/{model}/seed_{seed}"
 EVAL_DIR = "results/eval/{model}/seed_{seed}/{split}"
 VGG_WEIGHTS = os.path.join(

@@ -99,7 +99,7 @@ rule splits:
         tv=config["split"]["train_val_size"],
         vf=config["split"]["val_fraction"],
         test=config["split"]["test_size"] or "",
-        bins=",".join(map(str, config["split"]["age_bins"])),
+        bins=AGE_BINS_ARG,
         seed=config["seed"],
     shell:
         "python -m workflow_scripts.splits --labels {input:q} --out-train {output.train:q} --out-val {output.val:q} --out-test {output.test:q} --train-val-size {params.tv} --val-fraction {params.vf} --test-size={params.test} --age-bins {params.bins} --seed {params.seed} > {log:q} 2>&1"

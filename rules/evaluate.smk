@@ -24,7 +24,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
     params:
-        bins=",".join(map(str, config["split"]["age_bins"])),
+        bins=AGE_BINS_ARG,
         batch=config["evaluate"]["batch_size"],
     shell:
         "python -m workflow_scripts.evaluate --model {input.model:q} --images {input.images:q} --split {input.split:q} --train-split {input.train_split:q} --age-bins {params.bins} --batch-size {params.batch} --predictions {output.predictions:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -56,7 +56,7 @@ rule extra_figures:
     conda:
         ENV
     params:
-        models=" ".join(MODELS),
+        models=MODELS_ARG,
         n_faces=config["report"]["n_faces"],
     shell:
         "python -m workflow_scripts.figures extra --models {params.models} --predictions {input.predictions:q} --metrics {input.metrics:q} --test-images {input.images:q} --n-faces {params.n_faces} --outdir results/figures > {log:q} 2>&1"
@@ -85,8 +85,8 @@ rule comparison:
     conda:
         ENV
     params:
-        models=" ".join(MODELS),
-        seeds=" ".join(map(str, SEEDS)),
+        models=MODELS_ARG,
+        seeds=SEEDS_ARG,
     shell:
         "python -m workflow_scripts.report table --models {params.models} --seeds {params.seeds} --published {input.published:q} --csv {output.csv:q} --html {output.html:q} > {log:q} 2>&1"
 
@@ -111,8 +111,8 @@ rule html_report:
     conda:
         ENV
     params:
-        models=" ".join(MODELS),
-        seeds=" ".join(map(str, SEEDS)),
+        models=MODELS_ARG,
+        seeds=SEEDS_ARG,
         config=json.dumps(config, sort_keys=True),
         commit=git_commit(),
         synthetic=(
