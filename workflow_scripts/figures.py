@@ -96,50 +96,36 @@ def pred_vs_true(preds: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-def _grouped_bars(metrics: dict[str, dict], group: str, value: str, ylabel: str, title: str) -> plt.Figure:
+def _grouped_bars(ax, metrics: dict[str, dict], group: str, value: str, ylabel: str, title: str, **legend):
+    """On `ax`: one bar per model for each entry of `metrics[model][group]` (age bins, races, ...)."""
     rows = [
-        {"model": MODEL_NAMES.get(m, m), "group": g, "value": v[value], "n": v["n"]}
+        {"model": MODEL_NAMES.get(m, m), "group": g, "value": v[value]}
         for m, met in metrics.items()
         for g, v in met[group].items()
     ]
-    df = pd.DataFrame(rows)
+    sns.barplot(
+        pd.DataFrame(rows), x="group", y="value", hue="model", ax=ax,
+        palette=[COLORS.get(m, "#555") for m in metrics],
+    )  # fmt: skip
+    ax.set(xlabel="", ylabel=ylabel, title=title)
+    ax.legend(title="", **legend)
+
+
+def mae_by_age_bin(metrics: dict[str, dict]) -> plt.Figure:
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    sns.barplot(
-        df, x="group", y="value", hue="model", ax=ax, palette=[COLORS.get(m, "#555") for m in metrics]
-    )
-    ax.set(xlabel="", ylabel=ylabel, title=title)
-    ax.legend(title="")
+    _grouped_bars(ax, metrics, "by_age_bin", "age_mae", "MAE (years)", "Test age MAE per age bin")
     fig.tight_layout()
     return fig
 
 
-def mae_by_age_bin(metrics: dict[str, dict]) -> plt.Figure:
-    return _grouped_bars(metrics, "by_age_bin", "age_mae", "MAE (years)", "Test age MAE per age bin")
-
-
 def by_race(metrics: dict[str, dict]) -> plt.Figure:
     sns.set_theme(style="whitegrid")
-    fig = plt.figure(figsize=(11, 4.5))
-    for k, (value, ylabel) in enumerate(
-        (("age_mae", "age MAE (years)"), ("gender_accuracy", "gender accuracy"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, (value, ylabel) in zip(
+        axes, (("age_mae", "age MAE (years)"), ("gender_accuracy", "gender accuracy")), strict=True
     ):
-        ax = fig.add_subplot(1, 2, k + 1)
-        rows = [
-            {"model": MODEL_NAMES.get(m, m), "race": r, "value": v[value]}
-            for m, met in metrics.items()
-            for r, v in met["by_race"].items()
-        ]
-        sns.barplot(
-            pd.DataFrame(rows),
-            x="race",
-            y="value",
-            hue="model",
-            ax=ax,
-            palette=[COLORS.get(m, "#555") for m in metrics],
-        )
-        ax.set(xlabel="", ylabel=ylabel, title=f"Test {ylabel} per race")
-        ax.legend(title="", fontsize=8)
+        _grouped_bars(ax, metrics, "by_race", value, ylabel, f"Test {ylabel} per race", fontsize=8)
     fig.tight_layout()
     return fig
 
