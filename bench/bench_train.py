@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from workflow_scripts.train import configure_tensorflow  # noqa: E402
+from workflow_scripts.tfsetup import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
 import keras  # noqa: E402
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import full_config  # noqa: E402
 
 from workflow_scripts import models  # noqa: E402
-from workflow_scripts.train import make_datasets  # noqa: E402
+from workflow_scripts.datasets import make_datasets  # noqa: E402
 
 
 def build(model: str, cfg: dict, size: int) -> keras.Model:

@@ -1,78 +1,118 @@
-# Helpers shared by several rules. Paths are relative to the working directory (--directory).
+# Everything the rules share, in four groups: constants, path helpers, input functions (get_*), targets.
+# Every path under results/ is spelled here once; rules name these, or other rules' outputs.
 import json
 import os
-import shlex
 import subprocess
-from pathlib import Path
 
-# Jobs run `python -m workflow_scripts.X`: the package is importable wherever a job runs (any working
-# directory, a cluster node, a conda environment) without being installed there.
-# (An unset PYTHONPATH falls back to the base folder again: never to an empty entry, which is the cwd.)
-BASEDIR_Q = shlex.quote(workflow.basedir)
-shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={BASEDIR_Q}:${{{{PYTHONPATH:-{BASEDIR_Q}}}}}; "
-)
+from workflow_scripts.figure_names import extra_figures, report_figures
+from workflow_scripts.jobenv import prepare_job_environment
+
+# ---------------------------------------------------------------------------------------------- constants
+
 ENV = "../envs/workflow.yaml"
+# GPU deployments (train.require_gpu) get TensorFlow's CUDA build for training under --sdm conda
+TRAIN_ENV = "../envs/workflow-gpu.yaml" if config["train"]["require_gpu"] else ENV
+# Jobs run `python -m workflow_scripts.X` with the Python running Snakemake (or their conda env's).
+prepare_job_environment(WORKFLOW_ROOT)
 
 SPLITS = ["train", "val", "test"]
-SYNTHETIC_ARCHIVE = "results/synthetic/UTKFace-synthetic.tar.gz"
-DATA = "results/data"
-
-
-def archive_path():
-    """The archive to extract: a local copy if configured, else the download target."""
-    if config["dataset"]["local_archive"]:
-        return config["dataset"]["local_archive"]
-    return os.path.join(
-        "resources", os.path.basename(config["dataset"]["url"].split("?")[0])
-    )
-
-
-def images_dir():
-    """The folder of images: a configured extracted folder, else our extraction output."""
-    return config["dataset"]["local_dir"] or f"{DATA}/extracted"
-
-
-def data_targets():
-    return expand(f"{DATA}/arrays/{{split}}_images.npy", split=SPLITS)
-
-
+EVAL_SPLITS = ["val", "test"]
 MODELS = ["A", "B"]
 SEEDS = config["seeds"] or [config["seed"]]
-# the same values as command-line arguments, for the rules that pass them on
-AGE_BINS_ARG = ",".join(map(str, config["split"]["age_bins"]))
-MODELS_ARG = " ".join(MODELS)
-SEEDS_ARG = " ".join(map(str, SEEDS))
+# the first seed's run stands for its model in the figures
+SEED0 = SEEDS[0]
+FIGURE_NAMES = report_figures(MODELS)
+# debugging aid: run every job in a shadow folder, where undeclared files are out of reach
+SHADOW = config["debug"]["shadow"]
+
+# -------------------------------------------------------------------------------------------------- paths
+
+SYNTHETIC_ARCHIVE = "results/synthetic/UTKFace-synthetic.tar.gz"
+DATA = "results/data"
+EXTRACTED = f"{DATA}/extracted"
+LABELS = f"{DATA}/labels.csv"
+REJECTED = f"{DATA}/labels_rejected.csv"
+SPLIT = f"{DATA}/splits/{{split}}.csv"
+ARRAY = f"{DATA}/arrays/{{split}}_images.npy"
 MODEL_DIR = "results/models/{model}/seed_{seed}"
+MODEL = f"{MODEL_DIR}/model.keras"
+HISTORY = f"{MODEL_DIR}/history.csv"
+TRAIN_INFO = f"{MODEL_DIR}/train_info.json"
+# resume state of a killed training: scratch, deliberately not an output (Snakemake would delete it)
+RESUME_DIR = f"{MODEL_DIR}/_resume"
 EVAL_DIR = "results/eval/{model}/seed_{seed}/{split}"
+PREDICTIONS = f"{EVAL_DIR}/predictions.csv"
+METRICS = f"{EVAL_DIR}/metrics.json"
+FIGURE_PNG = "results/figures/{figure}.png"
+FIGURE_SVG = "results/figures/{figure}.svg"
+COMPARISON_CSV = "results/comparison.csv"
+COMPARISON_HTML = "results/comparison.html"
+REPORT_HTML = "results/report/index.html"
 VGG_WEIGHTS = os.path.join(
     "resources", os.path.basename(config["model_b"]["weights_url"])
 )
+DOWNLOADED_ARCHIVE = os.path.join(
+    "resources", os.path.basename(config["dataset"]["url"].split("?")[0])
+)
 
 
-EXTRA_FIGURES = [
-    "pred_vs_true",
-    "mae_by_age_bin",
-    "confusion",
-    "by_race",
-    *[f"faces_{m}" for m in MODELS],
-]
+def split_file(split):
+    return SPLIT.format(split=split)
+
+
+def array_file(split):
+    return ARRAY.format(split=split)
+
+
+def figure_png(figure):
+    return FIGURE_PNG.format(figure=figure)
 
 
 def workflow_file(path):
     """A config path as given if it exists here, else relative to the workflow (shipped defaults)."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    return os.path.join(workflow.basedir, path)
+    return os.path.join(WORKFLOW_ROOT, path)
 
 
 PUBLISHED = workflow_file(config["report"]["published"])
+REPORT_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "report.html.j2")
+
+# --------------------------------------------------------------------------------------- input functions
 
 
-def git_commit():
+def get_archive():
+    """The archive to extract: the synthetic set, a local copy, or the download target."""
+    if config["synthetic"]["enabled"]:
+        return SYNTHETIC_ARCHIVE
+    return config["dataset"]["local_archive"] or DOWNLOADED_ARCHIVE
+
+
+def get_images_dir():
+    """The folder of images: a configured extracted folder, else our extraction output."""
+    return config["dataset"]["local_dir"] or EXTRACTED
+
+
+def get_vgg_weights(wildcards):
+    """Model B's base weights as an input file ([] for Model A and for random init)."""
+    w = config["model_b"]["weights"]
+    if wildcards.model != "B" or w == "none":
+        return []
+    return VGG_WEIGHTS if w == "imagenet" else w
+
+
+def get_train_config(wildcards):
+    """Only what shapes a training run, so that editing unrelated keys never retrains a model."""
+    keys = ["image_size", "augmentation", f"model_{wildcards.model.lower()}"]
+    cfg = {k: config[k] for k in keys}
+    cfg["train"] = {k: v for k, v in config["train"].items() if k != "resources"}
+    return json.dumps(cfg, sort_keys=True)
+
+
+def get_git_commit():
     """The workflow's commit for the report, flagged when the checkout has uncommitted changes."""
     try:
-        git = ["git", "-C", workflow.basedir]
+        git = ["git", "-C", WORKFLOW_ROOT]
         sha = subprocess.run(
             [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         )
@@ -87,35 +127,26 @@ def git_commit():
         return "unknown (not a git checkout)"
 
 
-def train_config(wildcards):
-    """Only what shapes a training run, so that editing unrelated keys never retrains a model."""
-    keys = ["image_size", "augmentation", f"model_{wildcards.model.lower()}"]
-    cfg = {k: config[k] for k in keys}
-    cfg["train"] = {k: v for k, v in config["train"].items() if k != "resources"}
-    return json.dumps(cfg, sort_keys=True)
+def per_run(path, **fixed):
+    """`path` for every (model, seed) run, in one fixed order shared by all rules and scripts."""
+    return expand(path, **{"model": MODELS, "seed": SEEDS, **fixed})
 
 
-def vgg_weights(wildcards):
-    """Model B's base weights as an input file ([] for Model A and for random init)."""
-    w = config["model_b"]["weights"]
-    if wildcards.model != "B" or w == "none":
-        return []
-    return VGG_WEIGHTS if w == "imagenet" else w
+# ------------------------------------------------------------------------------------------------ targets
 
 
-def split_file(split):
-    return f"{DATA}/splits/{split}.csv"
-
-
-def array_file(split):
-    return f"{DATA}/arrays/{split}_images.npy"
+def data_targets():
+    return expand(ARRAY, split=SPLITS)
 
 
 def model_targets():
-    return expand(f"{MODEL_DIR}/model.keras", model=MODELS, seed=SEEDS)
+    return per_run(MODEL)
 
 
 def eval_targets():
-    return expand(
-        f"{EVAL_DIR}/metrics.json", model=MODELS, seed=SEEDS, split=["val", "test"]
-    )
+    return per_run(METRICS, split=EVAL_SPLITS)
+
+
+# the same values as command-line arguments, for the rules that pass them on
+AGE_BINS_ARG = ",".join(map(str, config["split"]["age_bins"]))
+MODELS_ARG = " ".join(MODELS)

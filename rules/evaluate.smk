@@ -3,13 +3,13 @@
 
 rule evaluate:
     input:
-        model=f"{MODEL_DIR}/model.keras",
-        images=lambda w: array_file(w.split),
-        split=lambda w: split_file(w.split),
+        model=rules.train.output.model,
+        images=ARRAY,
+        split=SPLIT,
         train_split=split_file("train"),
     output:
-        predictions=f"{EVAL_DIR}/predictions.csv",
-        metrics=f"{EVAL_DIR}/metrics.json",
+        predictions=PREDICTIONS,
+        metrics=METRICS,
     log:
         "logs/evaluate/{model}_seed_{seed}_{split}.log",
     benchmark:
@@ -18,6 +18,8 @@ rule evaluate:
         model="A|B",
         seed=r"\d+",
         split="val|test",
+    shadow:
+        SHADOW
     conda:
         ENV
     threads: 2
@@ -27,4 +29,13 @@ rule evaluate:
         bins=AGE_BINS_ARG,
         batch=config["evaluate"]["batch_size"],
     shell:
-        "python -m workflow_scripts.evaluate --model {input.model:q} --images {input.images:q} --split {input.split:q} --train-split {input.train_split:q} --age-bins {params.bins} --batch-size {params.batch} --predictions {output.predictions:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "python -m workflow_scripts.evaluate"
+        " --model {input.model:q}"
+        " --images {input.images:q}"
+        " --split {input.split:q}"
+        " --train-split {input.train_split:q}"
+        " --age-bins {params.bins}"
+        " --batch-size {params.batch}"
+        " --predictions {output.predictions:q}"
+        " --metrics {output.metrics:q}"
+        " > {log:q} 2>&1"

@@ -1,22 +1,26 @@
 # Training of Model A and Model B: one job per model and seed, each holding one GPU.
 
 
-localrules:
-    vgg16_weights,
-
-
 rule vgg16_weights:
     output:
         VGG_WEIGHTS,
     log:
         "logs/vgg16_weights.log",
+    localrule: True
+    shadow:
+        SHADOW
     conda:
         ENV
     params:
         url=config["model_b"]["weights_url"],
         md5=config["model_b"]["weights_md5"] or "",
     shell:
-        "python -m workflow_scripts.download --url {params.url:q} --out {output:q} --md5={params.md5} --local-key model_b.weights > {log:q} 2>&1"
+        "python -m workflow_scripts.download"
+        " --url {params.url:q}"
+        " --out {output:q}"
+        " --md5={params.md5}"
+        " --local-key model_b.weights"
+        " > {log:q} 2>&1"
 
 
 rule train:
@@ -25,11 +29,11 @@ rule train:
         val_images=array_file("val"),
         train_split=split_file("train"),
         val_split=split_file("val"),
-        weights=vgg_weights,
+        weights=get_vgg_weights,
     output:
-        model=f"{MODEL_DIR}/model.keras",
-        history=f"{MODEL_DIR}/history.csv",
-        info=f"{MODEL_DIR}/train_info.json",
+        model=MODEL,
+        history=HISTORY,
+        info=TRAIN_INFO,
     log:
         "logs/train/{model}_seed_{seed}.log",
     benchmark:
@@ -37,14 +41,33 @@ rule train:
     wildcard_constraints:
         model="A|B",
         seed=r"\d+",
+    shadow:
+        SHADOW
     conda:
-        ENV
+        TRAIN_ENV
     threads: config["train"]["resources"]["threads"]
     resources:
         gpu=config["train"]["resources"]["gpu"],
         mem_mb=config["train"]["resources"]["mem_mb"],
         runtime=config["train"]["resources"]["runtime"],
     params:
-        config=train_config,
+        config=get_train_config,
+        resume=RESUME_DIR,
+        require_gpu="--require-gpu" if config["train"]["require_gpu"] else "",
     shell:
-        "python -m workflow_scripts.train --model {wildcards.model} --seed {wildcards.seed} --config {params.config:q} --train-images {input.train_images:q} --val-images {input.val_images:q} --train-split {input.train_split:q} --val-split {input.val_split:q} --weights={input.weights:q} --model-out {output.model:q} --history {output.history:q} --info {output.info:q} --threads {threads} > {log:q} 2>&1"
+        "python -m workflow_scripts.train"
+        " --model {wildcards.model}"
+        " --seed {wildcards.seed}"
+        " --config {params.config:q}"
+        " --train-images {input.train_images:q}"
+        " --val-images {input.val_images:q}"
+        " --train-split {input.train_split:q}"
+        " --val-split {input.val_split:q}"
+        " --weights={input.weights:q}"
+        " --model-out {output.model:q}"
+        " --history {output.history:q}"
+        " --info {output.info:q}"
+        " --resume-dir {params.resume:q}"
+        " --threads {threads}"
+        " {params.require_gpu}"
+        " > {log:q} 2>&1"

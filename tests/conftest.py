@@ -156,6 +156,9 @@ def train_tiny(tmp_path: Path, tiny: dict, model: str, cfg: dict, seed: int = 1)
     from workflow_scripts import train
 
     out = tmp_path / model
-    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], out, seed, None, threads=2)
-    train.write_outputs(out, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info)
+    resume = out / "_resume"
+    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], resume, seed, None, threads=2)
+    train.write_outputs(
+        resume, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info
+    )
     return out, info

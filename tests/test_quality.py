@@ -69,13 +69,6 @@ def _keys(schema, prefix=""):
         yield from _keys(sub, key + ".")
 
 
-def test_readme_documents_every_config_key():
-    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
-    readme = (ROOT / "README.md").read_text()
-    missing = [k for k in _keys(schema) if f"`{k}`" not in readme]
-    assert missing == []
-
-
 def test_local_profile_dry_run(tmp_path):
     proc = snakemake(
         tmp_path,
@@ -87,3 +80,34 @@ def test_local_profile_dry_run(tmp_path):
     )
     out = proc.stdout + proc.stderr
     assert re.search(r"^train\s+2$", out, flags=re.M) and "gpu=1" in out
+
+
+def test_config_readme_is_generated_from_the_schema_and_current():
+    from workflow_scripts import configdoc
+
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    text = (ROOT / "config" / "README.md").read_text()
+    assert text == configdoc.render(), "stale: python -m workflow_scripts.configdoc > config/README.md"
+    assert [k for k in _keys(schema) if f"| `{k}` |" not in text] == []
+
+
+def test_every_schema_key_has_a_description_and_a_default():
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+
+    def walk(node, prefix=""):
+        for name, sub in node.get("properties", {}).items():
+            yield prefix + name, sub
+            yield from walk(sub, f"{prefix}{name}.")
+
+    lacking = [k for k, sub in walk(schema) if not sub.get("description") or "default" not in sub]
+    assert lacking == []
+
+
+def test_version_is_one_and_in_the_changelog():
+    import workflow_scripts
+
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), flags=re.M).group(1)
+    assert workflow_scripts.__version__ == version
+    assert f"## {version} " in (ROOT / "CHANGELOG.md").read_text()
+    catalog = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())
+    assert catalog["usage"]["software-stack-deployment"]["conda"] is True

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, snakemake
 
-from workflow_scripts.report import comparison, fit_diagnosis, reading, table_html
+from workflow_scripts.comparison import comparison, read_comparison, table_html
+from workflow_scripts.report import fit_diagnosis, reading
 
 PUBLISHED = {
     "A": {"name": "Model A", "val_gender_accuracy": 0.9, "val_age_mae": 6.58, "trainable_params": 1015906},
@@ -59,6 +60,15 @@ def test_reading_names_the_winner_and_the_baseline_verdict():
     assert "Best validation gender accuracy: Model B" in text
     assert "Best validation age MAE: Model A" in text
     assert "Model A beats the trivial baselines" in text
+
+
+def test_the_reading_is_the_same_from_the_csv_the_report_reads(tmp_path):
+    t = comparison([_run("A", 1, 0.9, 6.0), _run("B", 1, 0.95, 7.0)], PUBLISHED)
+    t.to_csv(tmp_path / "c.csv", index=False)
+    back = read_comparison(tmp_path / "c.csv")
+    assert back["trainable_params"].dtype == "Int64" and back["seeds"].dtype == "Int64"
+    assert reading(back, {}) == reading(t, {})
+    assert table_html(back) == table_html(t)
 
 
 @pytest.mark.parametrize(

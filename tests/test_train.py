@@ -64,7 +64,8 @@ def _train_cmd(out, tiny, epochs):
             "--train-images", tiny["arrays"]["train"], "--val-images", tiny["arrays"]["val"],
             "--train-split", tiny["splits"]["train"], "--val-split", tiny["splits"]["val"],
             "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
-            "--info", str(out / "info.json"), "--threads", "2"]  # fmt: skip
+            "--info", str(out / "info.json"), "--resume-dir", str(out / "_resume"),
+            "--threads", "2"]  # fmt: skip
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -51,6 +51,6 @@ def test_offline_download_fails_naming_the_local_archive_key(tmp_path):
         check=False,
     )
     assert proc.returncode != 0
-    log = (tmp_path / "logs/download_archive/UTKFace.tar.gz.log").read_text()
+    log = (tmp_path / "logs/download_archive.log").read_text()
     assert "dataset.local_archive" in log and "cannot download" in log
     assert not (tmp_path / "resources/UTKFace.tar.gz").exists()

@@ -49,9 +49,26 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     mb = config.get("model_b", {})
     if mb and mb["frozen_epochs"] > mb["epochs"]:
         problems.append("config key `model_b.frozen_epochs` is above `model_b.epochs`")
-    ds = config.get("dataset", {})
+    problems += _source_problems(config.get("dataset", {}), config.get("synthetic", {}))
+    return problems
+
+
+def _source_problems(ds: dict[str, Any], synth: dict[str, Any]) -> list[str]:
+    """At most one data source, and a local one that exists (a missing one would start a download)."""
+    problems = []
+    for key in ("local_archive", "local_dir"):
+        if ds.get(key) == "":
+            problems.append(f"config key `dataset.{key}` is an empty string; use null for none")
     if ds.get("local_dir") and ds.get("local_archive"):
         problems.append("config keys `dataset.local_dir` and `dataset.local_archive` are both set; keep one")
+    if synth.get("enabled") and (ds.get("local_dir") or ds.get("local_archive")):
+        problems.append("config key `synthetic.enabled` is true and a `dataset.local_*` key is set; keep one")
+    if problems or synth.get("enabled"):
+        return problems
+    local = (("local_archive", os.path.isfile, "file"), ("local_dir", os.path.isdir, "folder"))
+    for key, exists, kind in local:
+        if ds.get(key) and not exists(ds[key]):
+            problems.append(f"config key `dataset.{key}`: no {kind} {ds[key]} (relative to {os.getcwd()})")
     return problems
 
 
@@ -68,9 +85,32 @@ def with_defaults(config: Any, schema: dict[str, Any]) -> Any:
     return out
 
 
+def coerce_strings(config: Any, schema: dict[str, Any]) -> Any:
+    """Snakemake's `--config 'train={epochs: 3}'` hands nested values over as strings ('3'); read such a
+    string as YAML where the schema wants a boolean, a number or null and the result fits. In place."""
+    if isinstance(config, dict):
+        for name, sub in schema.get("properties", {}).items():
+            if name in config:
+                config[name] = coerce_strings(config[name], sub)
+        return config
+    types = schema.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    if isinstance(config, str) and "string" not in types:
+        try:
+            value = yaml.safe_load(config)
+        except yaml.YAMLError:
+            return config
+        fits = {"boolean": bool, "integer": int, "number": (int, float), "null": type(None)}
+        if any(isinstance(value, fits[t]) and not (t != "boolean" and isinstance(value, bool))
+               for t in types if t in fits):  # fmt: skip
+            return value
+    return config
+
+
 def check_config(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
     with open(schema_path) as f:
         schema = yaml.safe_load(f)
+    coerce_strings(config, schema)
     problems = config_problems(config, schema)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

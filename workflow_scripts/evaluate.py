@@ -76,7 +76,7 @@ def predict(
     model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted ages, gender probabilities), in batches straight from the uint8 (memory-mapped) array."""
-    from .train import configure_tensorflow
+    from .tfsetup import configure_tensorflow
 
     configure_tensorflow()
     import keras

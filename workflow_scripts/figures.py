@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .figure_names import extra_figures  # noqa: E402
 from .fileio import atomic_path, setup_logging  # noqa: E402
 
 log = logging.getLogger("utkface.figures")
@@ -202,31 +203,43 @@ def main(argv: list[str] | None = None) -> None:
     lc.add_argument("--model", required=True)
     lc.add_argument("--png", required=True)
     lc.add_argument("--svg", required=True)
-    ex = sub.add_parser("extra")
+    ex = sub.add_parser("extra", help="one figure beyond the study (names in figure_names.py)")
+    ex.add_argument("--figure", required=True)
     ex.add_argument("--models", nargs="+", required=True)
     ex.add_argument("--predictions", nargs="+", required=True, help="test predictions.csv, one per model")
     ex.add_argument("--metrics", nargs="+", required=True, help="test metrics.json, one per model")
     ex.add_argument("--test-images", required=True)
     ex.add_argument("--n-faces", type=int, default=8)
-    ex.add_argument("--outdir", required=True)
+    ex.add_argument("--png", required=True)
+    ex.add_argument("--svg", required=True)
     a = p.parse_args(argv)
     setup_logging()
     if a.cmd == "curves":
         save(learning_curves(pd.read_csv(a.history), a.model), a.png, a.svg)
         return
-    preds = {m: pd.read_csv(f) for m, f in zip(a.models, a.predictions, strict=True)}
-    metrics = {m: json.loads(Path(f).read_text()) for m, f in zip(a.models, a.metrics, strict=True)}
-    out = Path(a.outdir)
-    for name, fig in (
-        ("pred_vs_true", pred_vs_true(preds)),
-        ("mae_by_age_bin", mae_by_age_bin(metrics)),
-        ("confusion", confusion(metrics)),
-        ("by_race", by_race(metrics)),
-    ):
-        save(fig, out / f"{name}.png", out / f"{name}.svg")
-    images = np.load(a.test_images, mmap_mode="r")
-    for m in a.models:
-        save(faces(images, preds[m], m, a.n_faces), out / f"faces_{m}.png", out / f"faces_{m}.svg")
+    if a.figure not in extra_figures(a.models):
+        p.error(f"--figure {a.figure}: not one of {', '.join(extra_figures(a.models))}")
+    save(draw_extra(a.figure, a.models, a.predictions, a.metrics, a.test_images, a.n_faces), a.png, a.svg)
+
+
+def draw_extra(
+    figure: str,
+    models: list[str],
+    predictions: list[str],
+    metrics: list[str],
+    test_images: str | os.PathLike,
+    n_faces: int = 8,
+) -> plt.Figure:
+    """The named figure beyond the study, from each model's test predictions and metrics (model order)."""
+    if figure.startswith("faces_"):
+        model = figure.removeprefix("faces_")
+        pred = pd.read_csv(predictions[models.index(model)])
+        return faces(np.load(test_images, mmap_mode="r"), pred, model, n_faces)
+    if figure == "pred_vs_true":
+        return pred_vs_true({m: pd.read_csv(f) for m, f in zip(models, predictions, strict=True)})
+    loaded = {m: json.loads(Path(f).read_text()) for m, f in zip(models, metrics, strict=True)}
+    draw = {"mae_by_age_bin": mae_by_age_bin, "confusion": confusion, "by_race": by_race}[figure]
+    return draw(loaded)
 
 
 if __name__ == "__main__":

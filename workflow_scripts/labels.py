@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import logging
 import os
 import re
+import stat
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -26,6 +28,7 @@ import pandas as pd
 from PIL import Image
 
 from .fileio import atomic_path, setup_logging
+from .imageio import UnusableImageError, to_rgb
 
 log = logging.getLogger("utkface.labels")
 
@@ -35,9 +38,10 @@ LABEL_COLUMNS = ["path", "age", "gender", "race", "datetime"]
 REJECT_COLUMNS = ["path", "reason"]
 
 _SUFFIX = r"\.jpg(?:\.chip\.jpg)?"
-_NAME = re.compile(rf"^(?P<age>\d+)_(?P<gender>\d+)_(?P<race>\d+)_(?P<datetime>\d+){_SUFFIX}$")
-_NO_DOT = re.compile(r"^\d+_\d+_\d+_\d+jpg(?:\.chip\.jpg)?$")
-_THREE_FIELDS = re.compile(rf"^\d+_\d+_\d+{_SUFFIX}$")
+# re.ASCII: \d would otherwise take other scripts' digits ('３８' is not the age 38 in a name)
+_NAME = re.compile(rf"^(?P<age>\d+)_(?P<gender>\d+)_(?P<race>\d+)_(?P<datetime>\d+){_SUFFIX}$", re.ASCII)
+_NO_DOT = re.compile(r"^\d+_\d+_\d+_\d+jpg(?:\.chip\.jpg)?$", re.ASCII)
+_THREE_FIELDS = re.compile(rf"^\d+_\d+_\d+{_SUFFIX}$", re.ASCII)
 
 
 def parse_name(name: str) -> tuple[dict | None, str | None]:
@@ -67,32 +71,68 @@ def reason_kind(reason: str) -> str:
 
 
 def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
-    """Return (sha1 of the bytes, None) if the JPEG decodes to the end, else (sha1, reason)."""
-    data = Path(path).read_bytes()
+    """Return (sha1 of the bytes, None) if the image decodes to the end into usable pixels, else
+    (sha1, reason); an unreadable file gives ("", reason). Never raises for one bad file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        return "", f"unreadable file: {err.strerror or err}"
     digest = hashlib.sha1(data).hexdigest()
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             # Decoding at 1/8 scale still reads every entropy-coded byte, so truncation is caught,
             # at a fraction of the cost of a full decode.
             im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
+            to_rgb(im)
+    except UnusableImageError as err:
+        return digest, f"unusable image: {err}"
     except Exception as err:  # noqa: BLE001 - any decoder failure means the same thing here
         return digest, f"undecodable image: {type(err).__name__}: {err}"
     return digest, None
 
 
-def scan(root: str | os.PathLike) -> list[str]:
-    """Every regular file under `root` (relative POSIX paths, sorted), skipping macOS/hidden debris."""
+def scan(root: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
+    """Every regular file under `root` (relative POSIX paths, sorted), following symlinked folders
+    (each real folder once, so a link loop ends), skipping macOS/hidden debris. Returns (files, rejected):
+    broken links, FIFOs, sockets and devices are rejected with their reason, never opened."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: image folder not found (config key `dataset.local_dir`)")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    found, rejected, seen = [], [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: a loop or a second path
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
         for f in filenames:
-            if not f.startswith("."):
-                found.append(Path(dirpath, f).relative_to(root).as_posix())
-    return sorted(found)
+            if f.startswith("."):
+                continue
+            path = Path(dirpath, f)
+            rel = path.relative_to(root).as_posix()
+            kind = _file_kind(path)
+            if kind == "regular":
+                found.append(rel)
+            else:
+                rejected.append({"path": rel, "reason": f"not a regular file: {kind}"})
+    return sorted(found), rejected
+
+
+def _file_kind(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode  # follows a symlink to its target
+    except FileNotFoundError:
+        return "broken symbolic link"
+    except OSError as err:
+        return f"cannot stat ({err.strerror or err})"
+    if stat.S_ISREG(mode):
+        return "regular"
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder")):
+        if test(mode):
+            return name
+    return "device"
 
 
 def build_labels(
@@ -100,8 +140,8 @@ def build_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse and check every file under `root`. Returns (labels, rejected), both sorted by path."""
     root = Path(root)
-    files = scan(root)
-    rows, rejected = [], []
+    files, rejected = scan(root)
+    rows = []
     candidates = []
     for rel in files:
         fields, reason = parse_name(Path(rel).name)

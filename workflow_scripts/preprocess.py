@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .fileio import atomic_path, setup_logging
+from .imageio import to_rgb
 from .labels import read_labels
 
 log = logging.getLogger("utkface.preprocess")
@@ -28,11 +29,11 @@ INTERPOLATION = {
 
 
 def load_image(path: str | os.PathLike, size: int, interpolation: str = "bilinear") -> np.ndarray:
-    """One image as uint8 (size, size, 3), RGB whatever the source mode (L, RGBA, CMYK, P)."""
+    """One image as uint8 (size, size, 3), RGB whatever the source mode (`imageio.to_rgb`)."""
     with Image.open(path) as im:
         # Let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding when that stays >= size.
         im.draft("RGB", (size, size))
-        im = im.convert("RGB")
+        im = to_rgb(im)
         if im.size != (size, size):
             im = im.resize((size, size), INTERPOLATION[interpolation])
         return np.asarray(im, dtype=np.uint8)

@@ -1,0 +1,153 @@
+"""The DAG tells the whole truth: every job sees only its declared inputs (shadow folders), the workflow
+works as a module of someone else's workflow, and jobs use the Python that runs Snakemake."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, snakemake
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "synthetic": {"enabled": True, "n_images": 240},
+    "image_size": 32,
+    "split": {"train_val_size": 160},
+    "train": {"epochs": 1, "resources": {"threads": 2, "mem_mb": 2000, "runtime": 30}},
+    "model_a": {"batch_size": 16},
+    "model_b": {"weights": "none", "batch_size": 16, "epochs": 2, "frozen_epochs": 1},
+    "dataset": {"md5": None},
+}
+
+
+def test_every_job_runs_in_a_shadow_folder_with_only_its_declared_inputs(tmp_path):
+    """`debug.shadow: minimal` runs each job in its own folder holding links to its declared inputs and
+    nothing else from results/: any undeclared read fails the job, and so this test."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "debug": {"shadow": "minimal"}}))
+    proc = snakemake(tmp_path, "-c2", "--resources", "gpu=1", "--configfile", str(cfg), timeout=1200)
+    out = proc.stdout + proc.stderr
+    assert (tmp_path / "results/report/index.html").stat().st_size > 10_000
+    # every rule of the DAG ran, each in a shadow folder
+    for rule in ("synthetic_archive", "extract_archive", "labels", "splits", "preprocess", "train",
+                 "evaluate", "learning_curves", "extra_figure", "comparison", "html_report"):  # fmt: skip
+        assert f"rule {rule}:" in out, rule
+    # the report shows the counts of the CSVs it was handed
+    html = (tmp_path / "results/report/index.html").read_text()
+    labelled = len(pd.read_csv(tmp_path / "results/data/labels.csv"))
+    assert f"{labelled} labelled" in html
+
+
+def test_every_rule_takes_the_shadow_setting():
+    text = "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    rules = re.findall(r"^rule (\w+):", text, flags=re.M)
+    shadowed = re.findall(r"^    shadow:\n        SHADOW$", text, flags=re.M)
+    assert len(rules) == len(shadowed) > 10
+
+
+def test_a_shadow_folder_really_hides_undeclared_files(tmp_path):
+    """The mechanism the test above relies on, shown failing on a job that reads a file it did not declare."""
+    (tmp_path / "secret.txt").write_text("x")
+    (tmp_path / "Snakefile").write_text(
+        'rule peek:\n    output: "out.txt"\n    shadow: "minimal"\n    shell: "cat secret.txt > {output}"\n'
+    )
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(exe), "-c1"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "secret.txt" in proc.stderr
+    assert not (tmp_path / "out.txt").exists()
+
+
+def _outer_workflow(tmp_path: Path) -> Path:
+    """Someone else's workflow in a folder of its own, using ours as a module."""
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    (outer / "utkface.yaml").write_text(yaml.safe_dump(TINY))
+    (outer / "Snakefile").write_text(
+        textwrap.dedent(
+            f"""
+            configfile: "utkface.yaml"
+
+
+            module utkface:
+                snakefile:
+                    "{ROOT / "Snakefile"}"
+                config:
+                    config
+
+
+            use rule * from utkface as utkface_*
+
+
+            rule mine:
+                input:
+                    expand(rules.utkface_train.output.history, model="A", seed=42),
+                output:
+                    "mine/epochs.txt",
+                shell:
+                    "wc -l < {{input}} > {{output}}"
+            """
+        )
+    )
+    return outer
+
+
+def test_usable_as_a_module_from_another_folder_without_pythonpath(tmp_path):
+    outer = _outer_workflow(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # a PATH without our venv: the jobs must still find the Python that runs Snakemake
+    env["PATH"] = "/usr/bin:/bin"
+    exe = Path(sys.executable).with_name("snakemake")
+    targets = ["mine/epochs.txt", "results/data/arrays/test_images.npy"]
+    proc = subprocess.run(
+        [str(exe), "-c2", "--resources", "gpu=1", "--", *targets],
+        cwd=outer,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    # the rules' outputs land in the outer workflow's working directory, under their own names
+    assert (outer / "mine/epochs.txt").read_text().strip() == "2"  # header + 1 epoch
+    assert np.load(outer / "results/data/arrays/test_images.npy", mmap_mode="r").shape[1:] == (32, 32, 3)
+    out = proc.stderr + proc.stdout
+    assert "rule utkface_labels:" in out
+    assert "not present in the Snakefile" not in out  # our local rules stay local under new names
+    assert not (ROOT / "mine").exists()
+
+
+def test_jobs_use_the_python_running_snakemake_not_the_first_on_path(tmp_path):
+    """A new user's `.venv/bin/snakemake` without activating the venv, with another `python` first on PATH
+    that lacks our packages."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text("#!/bin/sh\necho 'not the Python running Snakemake' >&2\nexit 3\n")
+    (fake / "python").chmod(0o755)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, "synthetic": {"enabled": True, "n_images": 40}}))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = f"{fake}:/usr/bin:/bin"
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run(
+        [str(exe), "-s", str(ROOT / "Snakefile"), "-c1", "--configfile", str(tmp_path / "c.yaml"),
+         "--", "results/data/labels.csv"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(pd.read_csv(tmp_path / "results/data/labels.csv")) > 30
+
+
+def test_no_script_builds_a_results_path():
+    offenders = [
+        p.name
+        for p in (ROOT / "workflow_scripts").glob("*.py")
+        for line in p.read_text().splitlines()
+        if "results/" in line or '"results"' in line
+    ]
+    assert offenders == []

@@ -1,0 +1,124 @@
+"""Keras callbacks of a training run and the state that lets a killed run resume where it stopped.
+
+The resume folder holds `history.jsonl` (one line per finished epoch), `best.keras` + `best.json` (the
+best checkpoint and its score), Keras' BackupAndRestore backups per phase, and a marker per finished phase.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .fileio import atomic_path, write_json
+
+log = logging.getLogger("utkface.train")
+
+HISTORY_METRICS = ["loss", "age_loss", "gender_loss", "age_mae", "gender_accuracy"]
+HISTORY_COLUMNS = (
+    ["epoch", "phase", "lr"]
+    + HISTORY_METRICS
+    + [f"val_{m}" for m in HISTORY_METRICS]
+    + ["epoch_time_s", "trainable_params"]
+)
+
+
+def read_history_rows(path: Path) -> list[dict[str, Any]]:
+    """History rows so far; a repeated epoch (killed after logging, before its backup) keeps the last."""
+    if not path.exists():
+        return []
+    rows: dict[int, dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by the kill
+                continue
+            rows[row["epoch"]] = row
+    return [rows[k] for k in sorted(rows)]
+
+
+def keep_best(path: Path, state: Path):
+    """ModelCheckpoint(monitor="val_loss", save_best_only=True), but written atomically (a kill mid-save
+    never leaves a corrupt best model) and with its best score kept in `state` for a restarted run."""
+    import keras
+    import numpy as np
+
+    class KeepBest(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best = json.loads(state.read_text())["best"] if path.exists() and state.exists() else np.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            current = (logs or {}).get("val_loss")
+            if current is None or not np.isfinite(current) or current >= self.best:
+                return
+            with atomic_path(path, ".keras") as tmp:
+                self.model.save(tmp)
+            self.best = float(current)
+            write_json(state, {"best": self.best, "epoch": epoch + 1})
+            log.info("epoch %d: val_loss improved to %.4f, best model saved", epoch + 1, current)
+
+    return KeepBest()
+
+
+def phase_callbacks(
+    resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: list[dict[str, Any]], checkpoint
+) -> list:
+    """In call order: log the epoch, checkpoint the best, schedule the lr, and only then back up, so a kill
+    at any point loses no epoch from the history and no best model."""
+    import keras
+
+    from .models import trainable_params
+
+    class EpochLog(keras.callbacks.Callback):
+        """Appends one JSON line per epoch (before the backup is written, so no epoch is ever lost)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+            self.lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {
+                "epoch": epoch + 1,
+                "phase": phase["name"],
+                "lr": self.lr,
+                **{k: float(v) for k, v in (logs or {}).items() if k in HISTORY_COLUMNS},
+                "epoch_time_s": time.perf_counter() - self.t0,
+                "trainable_params": trainable_params(self.model),
+            }
+            with open(resume / "history.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    class RestorePlateau(keras.callbacks.Callback):
+        """ReduceLROnPlateau forgets its state at every fit(); give back what this phase had seen."""
+
+        def __init__(self, plateau):
+            super().__init__()
+            self.plateau = plateau
+
+        def on_train_begin(self, logs=None):
+            seen = [r["val_loss"] for r in rows if r["phase"] == phase["name"]]
+            if seen:
+                best = min(seen)
+                self.plateau.best = best
+                self.plateau.wait = len(seen) - 1 - seen.index(best)
+
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss",
+        factor=mcfg["lr_factor"],
+        patience=mcfg["lr_patience"],
+        min_lr=mcfg["min_lr"],
+        verbose=1,
+    )
+    # delete_checkpoint=False: a run killed after its last epoch must not redo the phase.
+    # double_checkpoint: a kill while the backup is being written leaves the previous one to load.
+    backup = keras.callbacks.BackupAndRestore(
+        str(resume / f"backup_{phase['name']}"), delete_checkpoint=False, double_checkpoint=True
+    )
+    return [EpochLog(), checkpoint, plateau, RestorePlateau(plateau), backup]

@@ -1,0 +1,207 @@
+"""The comparison table (`comparison.csv` / `.html`): our models beside the study's published numbers.
+
+The study's numbers come from a config file (`report.published`), never from code. With several seeds,
+each model's numbers are the mean over seeds, with their standard deviation beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .fileio import atomic_path, setup_logging
+
+log = logging.getLogger("utkface.comparison")
+
+METRICS = ["val_gender_accuracy", "val_age_mae", "test_gender_accuracy", "test_age_mae"]
+# integer columns, kept integer (with missing values) through the CSV
+INT_COLUMNS = [
+    "seeds",
+    "trainable_params",
+    "epochs_run",
+    "best_epoch",
+    "published_trainable_params",
+    "diff_trainable_params",
+]
+
+
+def load_runs(
+    infos: list[str | os.PathLike], vals: list[str | os.PathLike], tests: list[str | os.PathLike]
+) -> list[dict[str, Any]]:
+    """One record per run from its train_info.json and its val and test metrics.json (given in the same
+    order); model and seed come from train_info itself."""
+    runs = []
+    for info, val, test in zip(infos, vals, tests, strict=True):
+        meta = json.loads(Path(info).read_text())
+        runs.append(
+            {
+                "model": meta["model"],
+                "seed": meta["seed"],
+                "info": meta,
+                "val": json.loads(Path(val).read_text()),
+                "test": json.loads(Path(test).read_text()),
+            }
+        )
+    return runs
+
+
+def comparison(runs: list[dict[str, Any]], published: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per model (mean over seeds, *_std beside) and one for the trivial baselines."""
+    rows = []
+    for m in dict.fromkeys(r["model"] for r in runs):
+        mine = [r for r in runs if r["model"] == m]
+        per_seed = pd.DataFrame(
+            [
+                {
+                    "val_gender_accuracy": r["val"]["gender_accuracy"],
+                    "val_age_mae": r["val"]["age_mae"],
+                    "test_gender_accuracy": r["test"]["gender_accuracy"],
+                    "test_age_mae": r["test"]["age_mae"],
+                    "epochs_run": r["info"]["epochs_run"],
+                    "best_epoch": r["info"]["best_epoch"],
+                    "train_time_s": r["info"]["train_time_s"],
+                }
+                for r in mine
+            ]
+        )
+        row: dict[str, Any] = {
+            "model": m,
+            "name": published.get(m, {}).get("name", f"Model {m}"),
+            "seeds": len(mine),
+            "trainable_params": mine[0]["info"]["trainable_params"],
+        }
+        for col in per_seed:
+            row[col] = float(per_seed[col].mean())
+        for col in METRICS:
+            row[f"{col}_std"] = float(per_seed[col].std(ddof=1)) if len(mine) > 1 else float("nan")
+        pub = published.get(m, {})
+        for key in ("val_gender_accuracy", "val_age_mae", "trainable_params"):
+            row[f"published_{key}"] = pub.get(key)
+            row[f"diff_{key}"] = row[key] - pub[key] if pub.get(key) is not None else None
+        rows.append(row)
+    first = runs[0]
+    rows.append(
+        {
+            "model": "baseline",
+            "name": "Trivial baseline (training mean age, majority gender)",
+            "seeds": None,
+            "val_gender_accuracy": first["val"]["baselines"]["gender_accuracy"],
+            "val_age_mae": first["val"]["baselines"]["age_mae"],
+            "test_gender_accuracy": first["test"]["baselines"]["gender_accuracy"],
+            "test_age_mae": first["test"]["baselines"]["age_mae"],
+            "trainable_params": 0,
+        }
+    )
+    cols = [
+        "model",
+        "name",
+        "seeds",
+        *METRICS,
+        *[f"{c}_std" for c in METRICS],
+        "trainable_params",
+        "epochs_run",
+        "best_epoch",
+        "train_time_s",
+        "published_val_gender_accuracy",
+        "diff_val_gender_accuracy",
+        "published_val_age_mae",
+        "diff_val_age_mae",
+        "published_trainable_params",
+        "diff_trainable_params",
+    ]
+    table = pd.DataFrame(rows).reindex(columns=cols)
+    for col in INT_COLUMNS:
+        table[col] = table[col].astype("Int64")
+    return table
+
+
+def read_comparison(path: str | os.PathLike) -> pd.DataFrame:
+    """`comparison.csv` as `comparison()` returned it (integer columns stay integer)."""
+    table = pd.read_csv(path)
+    for col in INT_COLUMNS:
+        table[col] = table[col].astype("Int64")
+    return table
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """The comparison as an HTML table; every value carries data-model/data-metric for auditing."""
+
+    def cell(row, col, kind):
+        v = row[col]
+        if v is None or pd.isna(v):
+            return '<td class="na">–</td>'
+        if kind == "pct":
+            text = f"{100 * v:.1f}%"
+        elif kind == "pp":
+            text = f"{100 * v:+.1f} pp"
+        elif kind == "int":
+            text = f"{int(v):,}"
+        elif kind == "dint":
+            text = f"{int(v):+,}"
+        elif kind == "d":
+            text = f"{v:+.2f}"
+        else:
+            text = f"{v:.2f}"
+        std = row.get(f"{col}_std")
+        if std is not None and not pd.isna(std):
+            text += f" ± {100 * std:.1f}" if kind == "pct" else f" ± {std:.2f}"
+        return f'<td data-model="{row["model"]}" data-metric="{col}" data-value="{float(v)!r}">{text}</td>'
+
+    cols = [
+        ("val_gender_accuracy", "Val gender acc.", "pct"),
+        ("val_age_mae", "Val age MAE", "num"),
+        ("test_gender_accuracy", "Test gender acc.", "pct"),
+        ("test_age_mae", "Test age MAE", "num"),
+        ("trainable_params", "Trainable params", "int"),
+        ("epochs_run", "Epochs", "int"),
+        ("best_epoch", "Best epoch", "int"),
+        ("train_time_s", "Train time (s)", "num"),
+        ("published_val_gender_accuracy", "Study: val gender acc.", "pct"),
+        ("diff_val_gender_accuracy", "Δ acc.", "pp"),
+        ("published_val_age_mae", "Study: val age MAE", "num"),
+        ("diff_val_age_mae", "Δ MAE", "d"),
+        ("published_trainable_params", "Study: params", "int"),
+        ("diff_trainable_params", "Δ params", "dint"),
+    ]
+    head = "".join(f"<th>{label}</th>" for _, label, _ in cols)
+    body = []
+    for _, row in table.iterrows():
+        cells = "".join(cell(row, c, k) for c, _, k in cols)
+        body.append(
+            f'<tr class="{"baseline" if row["model"] == "baseline" else "model"}">'
+            f"<th>{row['name']}</th>{cells}</tr>"
+        )
+    return (
+        f'<table class="comparison"><thead><tr><th>Model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--info", nargs="+", required=True, help="train_info.json of every run")
+    p.add_argument("--val-metrics", nargs="+", required=True, help="val metrics.json, in the same order")
+    p.add_argument("--test-metrics", nargs="+", required=True, help="test metrics.json, in the same order")
+    p.add_argument("--published", required=True, help="the study's numbers (config/published.yaml)")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--html", required=True)
+    a = p.parse_args(argv)
+    setup_logging()
+    published = yaml.safe_load(Path(a.published).read_text())
+    table = comparison(load_runs(a.info, a.val_metrics, a.test_metrics), published)
+    with atomic_path(a.csv, ".csv") as tmp:
+        table.to_csv(tmp, index=False, lineterminator="\n")
+    with atomic_path(a.html, ".html") as tmp:
+        tmp.write_text(table_html(table) + "\n")
+    log.info("comparison of %d model(s) written to %s", len(table) - 1, a.csv)
+
+
+if __name__ == "__main__":
+    main()

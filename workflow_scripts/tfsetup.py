@@ -1,0 +1,36 @@
+"""TensorFlow set-up shared by training, evaluation and prediction, without importing any of them."""
+
+from __future__ import annotations
+
+import os
+
+
+class NoGPUError(RuntimeError):
+    """A job that holds a GPU (train.require_gpu) found none: it would train on the CPU for hours."""
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Environment that must be set before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN kernels: about 1.5x faster for Model A on this project's CPUs.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def visible_gpus(require: bool = False) -> list:
+    """The GPUs TensorFlow sees, with memory growth on; with `require`, none is an error."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if require and not gpus:
+        build = "a CPU-only build" if not tf.test.is_built_with_cuda() else "a CUDA build"
+        raise NoGPUError(
+            f"train.require_gpu is set but TensorFlow {tf.__version__} ({build}) sees no GPU "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}). Install the GPU "
+            "build (pip install -e '.[gpu]', or deploy with envs/workflow-gpu.yaml), request a GPU from "
+            "the scheduler, or set train.require_gpu: false to train on the CPU."
+        )
+    for g in gpus:
+        tf.config.experimental.set_memory_growth(g, True)
+    return gpus
