@@ -11,7 +11,10 @@ min_version("9.0")
 # This file's folder. Not workflow.basedir: that is the *outer* workflow's folder when we are a module.
 WORKFLOW_ROOT = workflow.current_basedir.get_path_or_uri(secret_free=False)
 sys.path.insert(0, WORKFLOW_ROOT)
-from workflow_scripts.configcheck import check_config
+from workflow_scripts.configcheck import check_config, load_yaml
+
+# our own file first, so that a YAML error in it names the file and line (Snakemake's message does not)
+load_yaml(os.path.join(WORKFLOW_ROOT, "config", "config.yaml"))
 
 
 configfile: os.path.join(WORKFLOW_ROOT, "config", "config.yaml")

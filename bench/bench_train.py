@@ -76,7 +76,7 @@ def main() -> None:
             np.save(f"{tmp}/{s}.npy", images)
             labels.to_csv(f"{tmp}/{s}.csv", index=False)
             arrays[s], splits[s] = f"{tmp}/{s}.npy", f"{tmp}/{s}.csv"
-        train_ds, _ = make_datasets(arrays, splits, a.batch, seed=0)
+        train_ds = make_datasets(arrays, splits, a.batch, seed=0).train
         x = images.astype("float32")
         y = {
             "age": labels["age"].to_numpy("float32")[:, None],

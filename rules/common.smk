@@ -5,6 +5,7 @@ import os
 import subprocess
 
 from workflow_scripts.figure_names import extra_figures, report_figures
+from workflow_scripts.folders import fingerprint
 from workflow_scripts.jobenv import prepare_job_environment
 
 # ---------------------------------------------------------------------------------------------- constants
@@ -88,9 +89,27 @@ def get_archive():
     return config["dataset"]["local_archive"] or DOWNLOADED_ARCHIVE
 
 
+def get_archive_key():
+    """The config key that names the archive, for the extraction's error messages."""
+    if config["synthetic"]["enabled"]:
+        return "synthetic.enabled"
+    return (
+        "dataset.local_archive" if config["dataset"]["local_archive"] else "dataset.url"
+    )
+
+
 def get_images_dir():
     """The folder of images: a configured extracted folder, else our extraction output."""
     return config["dataset"]["local_dir"] or EXTRACTED
+
+
+def get_images_fingerprint():
+    """For a user's folder (`dataset.local_dir`): a hash of its files' names, sizes and times, so that an
+    image replaced or truncated in place reruns the labels and everything after (Snakemake itself only
+    sees the folder). Our own extraction output changes only with its archive."""
+    if not config["dataset"]["local_dir"]:
+        return "extracted from the archive"
+    return fingerprint(config["dataset"]["local_dir"])
 
 
 def get_vgg_weights(wildcards):

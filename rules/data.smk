@@ -20,6 +20,7 @@ rule download_archive:
         retries=config["dataset"]["retries"],
         backoff=config["dataset"]["backoff_s"],
         timeout=config["dataset"]["timeout_s"],
+        give_up=config["dataset"]["give_up_s"],
     shell:
         "python -m workflow_scripts.download"
         " --url {params.url:q}"
@@ -28,7 +29,8 @@ rule download_archive:
         " --retries {params.retries}"
         " --backoff {params.backoff}"
         " --timeout {params.timeout}"
-        " > {log:q} 2>&1"
+        " --give-up {params.give_up}"
+        " --log {log:q}"
 
 
 rule synthetic_archive:
@@ -55,7 +57,7 @@ rule synthetic_archive:
         " --seed {params.seed}"
         " {params.quirks}"
         " --workers {threads}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule extract_archive:
@@ -74,12 +76,14 @@ rule extract_archive:
         ENV
     params:
         md5=config["dataset"]["md5"] or "",
+        key=get_archive_key(),
     shell:
         "python -m workflow_scripts.extract"
         " --archive {input:q}"
         " --out {output:q}"
         " --md5={params.md5}"
-        " > {log:q} 2>&1"
+        " --key {params.key}"
+        " --log {log:q}"
 
 
 rule labels:
@@ -101,6 +105,7 @@ rule labels:
     params:
         min_age=config["labels"]["min_age"],
         max_age=config["labels"]["max_age"],
+        content=get_images_fingerprint(),
     shell:
         "python -m workflow_scripts.labels"
         " --images {input:q}"
@@ -109,7 +114,7 @@ rule labels:
         " --min-age {params.min_age}"
         " --max-age {params.max_age}"
         " --threads {threads}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule splits:
@@ -141,7 +146,7 @@ rule splits:
         " --test-size={params.test}"
         " --age-bins {params.bins}"
         " --seed {params.seed}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule preprocess:
@@ -171,4 +176,4 @@ rule preprocess:
         " --size {params.size}"
         " --interpolation {params.interpolation}"
         " --workers {threads}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"

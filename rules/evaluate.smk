@@ -38,4 +38,4 @@ rule evaluate:
         " --batch-size {params.batch}"
         " --predictions {output.predictions:q}"
         " --metrics {output.metrics:q}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"

@@ -27,7 +27,7 @@ rule learning_curves:
         " --model {wildcards.model}"
         " --png {output.png:q}"
         " --svg {output.svg:q}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule extra_figure:
@@ -68,7 +68,7 @@ rule extra_figure:
         " --n-faces {params.n_faces}"
         " --png {output.png:q}"
         " --svg {output.svg:q}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule comparison:
@@ -105,7 +105,7 @@ rule comparison:
         " --published {input.published:q}"
         " --csv {output.csv:q}"
         " --html {output.html:q}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule html_report:
@@ -150,4 +150,4 @@ rule html_report:
         " --commit {params.commit:q}"
         " {params.synthetic}"
         " --out {output:q}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"

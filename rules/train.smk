@@ -20,7 +20,7 @@ rule vgg16_weights:
         " --out {output:q}"
         " --md5={params.md5}"
         " --local-key model_b.weights"
-        " > {log:q} 2>&1"
+        " --log {log:q}"
 
 
 rule train:
@@ -70,4 +70,4 @@ rule train:
         " --resume-dir {params.resume:q}"
         " --threads {threads}"
         " {params.require_gpu}"
-        " > {log:q} 2>&1"
+        " --log {log:q}"

@@ -34,7 +34,8 @@ def synth_archive(tmp_path_factory, synth_dir) -> Path:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves `server.files` (name -> bytes) with Range support; `server.cut` truncates the first reply."""
+    """Serves `server.files` (name -> bytes) with Range support (unless `ignore_range`); `server.cut`
+    truncates the first replies, `server.fail_with` answers the first requests with those HTTP errors."""
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -43,12 +44,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         srv.requests.append({"path": self.path, "range": self.headers.get("Range")})
         data = srv.files.get(self.path.lstrip("/"))
+        if srv.fail_with:  # scripted failures first, e.g. [503, 503]
+            self.send_error(srv.fail_with.pop(0))
+            return
         if data is None:
             self.send_error(404, "Not Found")
             return
         start = 0
         rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes="):
+        if rng and rng.startswith("bytes=") and not srv.ignore_range:
             start = int(rng[6:].split("-")[0])
             if start >= len(data):
                 self.send_error(416)
@@ -73,7 +77,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def http_server():
     """A real HTTP server on 127.0.0.1 (a free port), stopped after the test."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.requests, srv.cut = {}, [], 0
+    srv.files, srv.requests, srv.cut, srv.fail_with, srv.ignore_range = {}, [], 0, [], False
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"

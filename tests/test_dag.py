@@ -151,3 +151,17 @@ def test_no_script_builds_a_results_path():
         if "results/" in line or '"results"' in line
     ]
     assert offenders == []
+
+
+def test_a_training_that_needs_a_gpu_and_sees_none_fails_at_once_naming_the_key(tmp_path):
+    """As the SLURM profile runs it (`train={require_gpu: true}` through --config): no GPU here, so the
+    job must stop in its first seconds with the key on the terminal, not train on the CPU."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(TINY))
+    proc = snakemake(
+        tmp_path, "-c2", "--configfile", str(tmp_path / "c.yaml"), "--config", "train={require_gpu: true}",
+        "--", "results/models/A/seed_42/model.keras", check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "ERROR: train.require_gpu is set but TensorFlow" in proc.stderr and "sees no GPU" in proc.stderr
+    log = (tmp_path / "logs/train/A_seed_42.log").read_text()
+    assert "Epoch 1" not in log and "phase train" not in log  # failed before any training step

@@ -1,8 +1,12 @@
+import errno
 import socket
+import threading
+import time
+import urllib.error
 
 import pytest
 
-from workflow_scripts.download import DownloadError, download
+from workflow_scripts.download import DownloadError, _fatal_reason, download
 from workflow_scripts.fileio import md5sum
 
 DATA = bytes(range(256)) * 4000  # ~1 MB
@@ -54,6 +58,102 @@ def test_404_fails_fast_naming_the_local_key(tmp_path, http_server):
     assert "dataset.local_archive" in str(err.value)
     assert len(http_server.requests) == 1  # a 404 is not retried
     assert list(tmp_path.iterdir()) == []
+
+
+def test_refused_connection_fails_at_once_without_backoff(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="connection refused") as err:
+        download(f"http://127.0.0.1:{port}/f.tar.gz", tmp_path / "f.tar.gz", retries=5, backoff_s=30)
+    assert time.monotonic() - t0 < 5  # no 30 s backoff
+    assert "dataset.local_archive" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "err,fatal",
+    [
+        (urllib.error.URLError(socket.gaierror(-2, "Name or service not known")), "host name not resolved"),
+        (urllib.error.URLError(OSError(errno.ENETUNREACH, "Network is unreachable")), "no route"),
+        (urllib.error.URLError(OSError(errno.EHOSTUNREACH, "No route to host")), "no route"),
+        (urllib.error.URLError(ConnectionRefusedError(111, "refused")), "connection refused"),
+        (urllib.error.URLError(TimeoutError("timed out")), None),
+        (ConnectionResetError(104, "reset"), None),
+    ],
+)
+def test_which_failures_are_fatal_at_once(err, fatal):
+    got = _fatal_reason(err, received=False)
+    assert (got is None) if fatal is None else (fatal in got)
+    # once bytes have arrived, a refused reconnection is worth a retry (a server restart)
+    if isinstance(getattr(err, "reason", None), ConnectionRefusedError):
+        assert _fatal_reason(err, received=True) is None
+
+
+@pytest.fixture()
+def silent_server():
+    """Accepts connections and never answers (a hung server or a black-holing proxy)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns, stop = [], threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except TimeoutError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    t.join()
+    for c in conns:
+        c.close()
+    srv.close()
+
+
+def test_a_silent_server_is_retried_within_the_time_bound_and_each_retry_is_shown(
+    tmp_path, silent_server, capsys
+):
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="after 3 attempts") as err:
+        download(f"{silent_server}/f.tar.gz", tmp_path / "f.tar.gz", retries=50, backoff_s=0.2,
+                 timeout_s=0.5, give_up_s=2.0)  # fmt: skip
+    assert time.monotonic() - t0 < 4
+    assert "dataset.local_archive" in str(err.value)
+    shown = capsys.readouterr().err
+    assert "attempt 1 failed" in shown and "retry 2 of 50 in 0 s" in shown
+
+
+def test_server_errors_are_retried_with_doubling_backoff(tmp_path, http_server, monkeypatch):
+    http_server.files["f.tar.gz"] = DATA
+    http_server.fail_with = [503, 502, 500]
+    waits = []
+    monkeypatch.setattr("workflow_scripts.download.time.sleep", waits.append)
+    out = download(f"{http_server.url}/f.tar.gz", tmp_path / "f.tar.gz", md5=_md5(DATA), backoff_s=1.5)
+    assert out.read_bytes() == DATA
+    assert waits == [1.5, 3.0, 6.0]
+
+
+def test_a_server_that_ignores_range_restarts_from_zero(tmp_path, http_server):
+    http_server.files["f.tar.gz"] = DATA
+    http_server.ignore_range = True
+    (tmp_path / "f.tar.gz.part").write_bytes(b"garbage that must not stay in front")
+    out = download(f"{http_server.url}/f.tar.gz", tmp_path / "f.tar.gz", md5=_md5(DATA))
+    assert out.read_bytes() == DATA
+    assert http_server.requests[0]["range"].startswith("bytes=")
+
+
+def test_http_416_on_a_complete_part_starts_over(tmp_path, http_server):
+    http_server.files["f.tar.gz"] = DATA
+    (tmp_path / "f.tar.gz.part").write_bytes(DATA + b"extra")  # longer than the file: Range is refused
+    out = download(f"{http_server.url}/f.tar.gz", tmp_path / "f.tar.gz", md5=_md5(DATA), backoff_s=0)
+    assert out.read_bytes() == DATA
+    assert [r["range"] for r in http_server.requests] == [f"bytes={len(DATA) + 5}-", None]
 
 
 def test_refused_connection_is_a_clear_error(tmp_path):

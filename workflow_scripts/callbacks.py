@@ -65,8 +65,60 @@ def keep_best(path: Path, state: Path):
     return KeepBest()
 
 
+def seed_states(model) -> list[tuple[Any, int]]:
+    """Each random layer's seed-generator state variable with its initial seed (augmentation, dropout)."""
+    import keras
+
+    return [
+        (v, int(keras.ops.convert_to_numpy(v)[0]))
+        for v in model.non_trainable_variables
+        if v.path.endswith("seed_generator_state")
+    ]
+
+
+def epoch_randomness(data_epoch, states: list[tuple[Any, int]]):
+    """At each epoch's start, make its data order, augmentation and dropout a function of (seed, epoch)
+    alone. Keras' backups hold no seed-generator state, so without this a resumed run would draw other
+    random numbers than an uninterrupted one."""
+    import keras
+
+    class EpochRandomness(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            data_epoch.assign(epoch)
+            for var, first in states:
+                # the second word counts draws within the epoch (one per batch): 2**20 leave room enough
+                var.assign([first, epoch << 20])
+
+    return EpochRandomness()
+
+
+def replay_plateau(plateau, done: list[dict[str, Any]], lr_now: float) -> None:
+    """Bring a fresh ReduceLROnPlateau (mode min) to the state it had after the `done` history rows, as
+    its on_epoch_end would have: an epoch reduced the rate if the next epoch's (or the restored) rate is
+    lower."""
+    plateau.best, plateau.wait, plateau.cooldown_counter = None, 0, 0
+    if plateau.monitor_op is None:
+        plateau._set_monitor_op()  # Keras' own comparison (it also fixes the sign of min_delta)
+    lrs = [r["lr"] for r in done[1:]] + [lr_now] if done else []
+    for row, next_lr in zip(done, lrs, strict=True):
+        if plateau.cooldown_counter > 0:
+            plateau.cooldown_counter -= 1
+            plateau.wait = 0
+        if bool(plateau._is_improvement(row["val_loss"], plateau.best)):
+            plateau.best, plateau.wait = row["val_loss"], 0
+        elif plateau.cooldown_counter <= 0:
+            plateau.wait += 1
+            if plateau.wait >= plateau.patience and next_lr < row["lr"]:
+                plateau.cooldown_counter, plateau.wait = plateau.cooldown, 0
+
+
 def phase_callbacks(
-    resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], rows: list[dict[str, Any]], checkpoint
+    resume: Path,
+    phase: dict[str, Any],
+    mcfg: dict[str, Any],
+    rows: list[dict[str, Any]],
+    checkpoint,
+    randomness,
 ) -> list:
     """In call order: log the epoch, checkpoint the best, schedule the lr, and only then back up, so a kill
     at any point loses no epoch from the history and no best model."""
@@ -96,18 +148,21 @@ def phase_callbacks(
                 os.fsync(f.fileno())
 
     class RestorePlateau(keras.callbacks.Callback):
-        """ReduceLROnPlateau forgets its state at every fit(); give back what this phase had seen."""
+        """ReduceLROnPlateau forgets its state at every fit(); replay it over the epochs this phase already
+        finished. Done when the first epoch begins, once Keras' backup has said where the run resumes:
+        an epoch logged by a killed run but not backed up is about to be redone and must not count."""
 
         def __init__(self, plateau):
             super().__init__()
             self.plateau = plateau
+            self.pending = True
 
-        def on_train_begin(self, logs=None):
-            seen = [r["val_loss"] for r in rows if r["phase"] == phase["name"]]
-            if seen:
-                best = min(seen)
-                self.plateau.best = best
-                self.plateau.wait = len(seen) - 1 - seen.index(best)
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.pending:
+                self.pending = False
+                done = [r for r in rows if r["phase"] == phase["name"] and r["epoch"] <= epoch]
+                lr_now = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+                replay_plateau(self.plateau, done, lr_now)
 
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss",
@@ -121,4 +176,4 @@ def phase_callbacks(
     backup = keras.callbacks.BackupAndRestore(
         str(resume / f"backup_{phase['name']}"), delete_checkpoint=False, double_checkpoint=True
     )
-    return [EpochLog(), checkpoint, plateau, RestorePlateau(plateau), backup]
+    return [randomness, EpochLog(), checkpoint, plateau, RestorePlateau(plateau), backup]

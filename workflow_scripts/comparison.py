@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from .fileio import atomic_path, setup_logging
+from .step import run
 
 log = logging.getLogger("utkface.comparison")
 
@@ -204,4 +205,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -107,10 +107,47 @@ def coerce_strings(config: Any, schema: dict[str, Any]) -> Any:
     return config
 
 
+def load_yaml(path: str | os.PathLike) -> Any:
+    """A config file, or a ConfigError naming the file, line and column of a YAML syntax error."""
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({err.problem or err.context})") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
 def check_config(config: dict[str, Any], schema_path: str | os.PathLike) -> None:
-    with open(schema_path) as f:
-        schema = yaml.safe_load(f)
+    schema = load_yaml(schema_path)
     coerce_strings(config, schema)
     problems = config_problems(config, schema)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m workflow_scripts.configcheck FILE...`: check config files before a run (Snakemake's own
+    message for a YAML error in a `--configfile` names neither the file nor the line)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("files", nargs="+")
+    a = p.parse_args(argv)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    schema = os.path.join(root, "config", "schema.yaml")
+    try:
+        for f in a.files:
+            config = load_yaml(f)
+            if not isinstance(config, dict):
+                raise ConfigError(f"{f}: a config file must map keys to values")
+            check_config(config, schema)
+            print(f"{f}: valid")
+    except ConfigError as err:
+        raise SystemExit(f"ERROR: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .fileio import atomic_path, setup_logging, write_json
 from .labels import GENDERS, RACES, read_labels
+from .step import run
 
 log = logging.getLogger("utkface.evaluate")
 
@@ -128,4 +129,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

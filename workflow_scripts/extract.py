@@ -7,17 +7,24 @@ names the member, rather than skipping it silently.
 from __future__ import annotations
 
 import argparse
+import gzip
 import logging
 import os
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .fileio import md5sum, setup_logging
+from .step import run
 
 log = logging.getLogger("utkface.extract")
+
+
+class ArchiveError(ValueError):
+    """The archive cannot be read (cut short, not an archive, empty); the message names it and its key."""
 
 
 class UnsafeArchiveError(ValueError):
@@ -74,27 +81,47 @@ def _extract_zip(archive: Path, out: Path) -> int:
     return n
 
 
-def extract(archive: str | os.PathLike, out: str | os.PathLike, md5: str | None = None) -> int:
-    """Extract `archive` into the folder `out` (created; must not exist yet). Returns the file count."""
+def _damaged(archive: Path, err: BaseException, key: str) -> ArchiveError:
+    return ArchiveError(
+        f"{archive}: damaged or not an archive ({type(err).__name__}: {err}); replace the file "
+        f"(config key `{key}`)"
+    )
+
+
+def extract(
+    archive: str | os.PathLike,
+    out: str | os.PathLike,
+    md5: str | None = None,
+    key: str = "dataset.local_archive",
+) -> int:
+    """Extract `archive` into the folder `out` (replaced only on success). Returns the file count. The
+    format is read from the content (a zip renamed .tar.gz works); `key` is the config key named in errors."""
     archive, out = Path(archive), Path(out)
     if not archive.is_file():
-        raise FileNotFoundError(f"{archive}: archive not found (config key `dataset.local_archive`)")
+        raise FileNotFoundError(f"{archive}: archive not found (config key `{key}`)")
     if md5:
         got = md5sum(archive)
         if got != md5.lower():
             raise ValueError(f"{archive}: MD5 is {got}, expected {md5} (config key `dataset.md5`)")
-    name = archive.name.lower()
     # Extract beside the output and rename at the end: a failed extraction leaves no half-filled folder.
     tmp = out.with_name(out.name + ".extracting")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        if name.endswith(".zip"):
-            n = _extract_zip(archive, tmp)
-        elif name.endswith((".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")):
-            n = _extract_tar(archive, tmp)
-        else:
-            raise ValueError(f"{archive}: unknown archive type (expected .tar.gz, .tgz, .tar or .zip)")
+        try:
+            if zipfile.is_zipfile(archive):
+                n = _extract_zip(archive, tmp)
+            elif tarfile.is_tarfile(archive):
+                n = _extract_tar(archive, tmp)
+            else:
+                raise ArchiveError(
+                    f"{archive}: not a .tar.gz, .tgz, .tar or .zip archive, or cut short; replace the file "
+                    f"(config key `{key}`)"
+                )
+        except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error) as err:
+            raise _damaged(archive, err, key) from err
+        if n == 0:
+            raise ArchiveError(f"{archive}: the archive holds no files (config key `{key}`)")
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -109,13 +136,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--archive", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--md5")
+    p.add_argument("--key", default="dataset.local_archive", help="the config key that names the archive")
     a = p.parse_args(argv)
     setup_logging()
     try:
-        extract(a.archive, a.out, a.md5 or None)
-    except (UnsafeArchiveError, ValueError, FileNotFoundError, tarfile.TarError, zipfile.BadZipFile) as err:
+        extract(a.archive, a.out, a.md5 or None, a.key)
+    except (UnsafeArchiveError, ArchiveError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"ERROR: {err}") from None
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -23,6 +23,7 @@ import seaborn as sns  # noqa: E402
 
 from .figure_names import extra_figures  # noqa: E402
 from .fileio import atomic_path, setup_logging  # noqa: E402
+from .step import run
 
 log = logging.getLogger("utkface.figures")
 
@@ -243,4 +244,4 @@ def draw_extra(
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -30,6 +31,10 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # A killed writer leaves its temporary file behind; the next writer of `dest` removes it (Snakemake's
+    # lock on the output means no other writer of `dest` runs at the same time).
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*{glob.escape(suffix or '.tmp')}"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix or ".tmp", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)

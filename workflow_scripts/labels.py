@@ -19,7 +19,6 @@ import io
 import logging
 import os
 import re
-import stat
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -28,7 +27,9 @@ import pandas as pd
 from PIL import Image
 
 from .fileio import atomic_path, setup_logging
+from .folders import scan
 from .imageio import UnusableImageError, to_rgb
+from .step import run
 
 log = logging.getLogger("utkface.labels")
 
@@ -90,49 +91,6 @@ def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
     except Exception as err:  # noqa: BLE001 - any decoder failure means the same thing here
         return digest, f"undecodable image: {type(err).__name__}: {err}"
     return digest, None
-
-
-def scan(root: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
-    """Every regular file under `root` (relative POSIX paths, sorted), following symlinked folders
-    (each real folder once, so a link loop ends), skipping macOS/hidden debris. Returns (files, rejected):
-    broken links, FIFOs, sockets and devices are rejected with their reason, never opened."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: image folder not found (config key `dataset.local_dir`)")
-    found, rejected, seen = [], [], set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: a loop or a second path
-            dirnames[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-        for f in filenames:
-            if f.startswith("."):
-                continue
-            path = Path(dirpath, f)
-            rel = path.relative_to(root).as_posix()
-            kind = _file_kind(path)
-            if kind == "regular":
-                found.append(rel)
-            else:
-                rejected.append({"path": rel, "reason": f"not a regular file: {kind}"})
-    return sorted(found), rejected
-
-
-def _file_kind(path: Path) -> str:
-    try:
-        mode = path.stat().st_mode  # follows a symlink to its target
-    except FileNotFoundError:
-        return "broken symbolic link"
-    except OSError as err:
-        return f"cannot stat ({err.strerror or err})"
-    if stat.S_ISREG(mode):
-        return "regular"
-    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder")):
-        if test(mode):
-            return name
-    return "device"
 
 
 def build_labels(
@@ -219,4 +177,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -6,9 +6,12 @@ Row i of `<split>_images.npy` is row i of the split's CSV. Training reads only t
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from PIL import Image
 from .fileio import atomic_path, setup_logging
 from .imageio import to_rgb
 from .labels import read_labels
+from .step import run
 
 log = logging.getLogger("utkface.preprocess")
 
@@ -51,6 +55,32 @@ def _fill(job: tuple[str, str, list[tuple[int, str]], int, str]) -> int:
     return len(items)
 
 
+class NoSpaceError(RuntimeError):
+    """Not enough free disk space for an array; the message gives the bytes needed and free."""
+
+
+def _allocate(path: Path, shape: tuple[int, ...]) -> None:
+    """Create the .npy file with every block reserved on disk, so that a full disk is a clear error now
+    rather than a bus error (SIGBUS) when a worker writes into a sparse memory map."""
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    nbytes = os.path.getsize(path)
+    del arr
+    free = shutil.disk_usage(path.parent).free
+    try:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, nbytes)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise NoSpaceError(
+            f"{path.parent}: no space left for the array: it needs {nbytes / 1e6:,.1f} MB, "
+            f"{free / 1e6:,.1f} MB are free"
+        ) from None
+
+
 def preprocess(
     images_root: str | os.PathLike,
     split_csv: str | os.PathLike,
@@ -63,8 +93,7 @@ def preprocess(
     paths = read_labels(split_csv)["path"].tolist()
     n = len(paths)
     with atomic_path(out, ".npy") as tmp:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-        del arr
+        _allocate(tmp, (n, size, size, 3))
         chunk = max(64, -(-n // (4 * max(1, workers))))
         items = list(enumerate(paths))
         jobs = [
@@ -72,8 +101,13 @@ def preprocess(
             for s in range(0, n, chunk)
         ]
         if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                done = sum(pool.map(_fill, jobs))
+            try:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    done = sum(pool.map(_fill, jobs))
+            except BrokenProcessPool as err:
+                raise RuntimeError(
+                    f"{out}: a worker process died (killed, or out of memory: try fewer threads)"
+                ) from err
         else:
             done = sum(map(_fill, jobs))
         assert done == n
@@ -98,4 +132,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -25,6 +25,7 @@ from .comparison import read_comparison, table_html
 from .figure_names import curve_figures, extra_figures
 from .fileio import atomic_path, setup_logging
 from .labels import read_labels, reason_kind
+from .step import run
 
 log = logging.getLogger("utkface.report")
 
@@ -201,4 +202,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .fileio import setup_logging
 from .labels import read_labels, write_csv
+from .step import run
 
 log = logging.getLogger("utkface.splits")
 
@@ -121,4 +122,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .fileio import atomic_path, setup_logging
+from .step import run
 
 log = logging.getLogger("utkface.synthetic")
 
@@ -226,4 +227,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

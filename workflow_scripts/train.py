@@ -16,10 +16,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .callbacks import HISTORY_COLUMNS, keep_best, phase_callbacks, read_history_rows
+from .callbacks import (
+    HISTORY_COLUMNS,
+    epoch_randomness,
+    keep_best,
+    phase_callbacks,
+    read_history_rows,
+    seed_states,
+)
 from .datasets import make_datasets
 from .fileio import atomic_path, setup_logging, write_json
 from .labels import read_labels
+from .step import run
 from .tfsetup import NoGPUError, configure_tensorflow, visible_gpus
 
 log = logging.getLogger("utkface.train")
@@ -99,11 +107,12 @@ def _build(model: str, cfg: dict[str, Any], strategy, seed: int, weights: str | 
     return net
 
 
-def _run_phases(net, plan, mcfg, strategy, resume: Path, checkpoint, train_ds, val_ds) -> list[dict]:
+def _run_phases(net, plan, mcfg, strategy, resume: Path, checkpoint, inputs) -> list[dict]:
     """Fit each phase in turn, skipping those a previous (killed) run finished; returns the history."""
     from . import models
 
     rows = read_history_rows(resume / "history.jsonl")
+    randomness = epoch_randomness(inputs.epoch, seed_states(net))
     start = 0
     for phase in plan:
         done_marker = resume / f"done_{phase['name']}.weights.h5"
@@ -125,11 +134,11 @@ def _run_phases(net, plan, mcfg, strategy, resume: Path, checkpoint, train_ds, v
                 models.trainable_params(net),
             )
             net.fit(
-                train_ds,
-                validation_data=val_ds,
+                inputs.train,
+                validation_data=inputs.val,
                 initial_epoch=start,
                 epochs=phase["until"],
-                callbacks=phase_callbacks(resume, phase, mcfg, rows, checkpoint),
+                callbacks=phase_callbacks(resume, phase, mcfg, rows, checkpoint, randomness),
                 verbose=2,
             )
             # Weights only (the next phase recompiles with its own optimizer), written atomically: a marker
@@ -169,7 +178,7 @@ def train(
         *(model, seed, len(gpus), deterministic, mixed),
     )
     batch = mcfg["batch_size"] * strategy.num_replicas_in_sync
-    train_ds, val_ds = make_datasets(arrays, splits, batch, seed, cfg["train"]["shuffle_buffer"])
+    inputs = make_datasets(arrays, splits, batch, seed)
     net = _build(model, cfg, strategy, seed, weights, splits["train"])
     params_at_start = models.trainable_params(net)
     # one instance: it spans both phases of B
@@ -179,7 +188,7 @@ def train(
         log.info("resuming after epoch %d (best val_loss so far %.4f)", done[-1]["epoch"], checkpoint.best)
     t0 = time.perf_counter()
     plan = epoch_plan(model, cfg)
-    rows = _run_phases(net, plan, mcfg, strategy, resume, checkpoint, train_ds, val_ds)
+    rows = _run_phases(net, plan, mcfg, strategy, resume, checkpoint, inputs)
     if not (resume / "best.json").exists():
         raise RuntimeError("no checkpoint was written: validation loss was never finite")
     # the epoch the checkpoint really holds, as recorded when it was saved
@@ -256,4 +265,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
