@@ -28,6 +28,7 @@ validate(config, "config/schema.yaml", set_default=True)
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/external.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

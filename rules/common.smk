@@ -23,6 +23,9 @@ SEEDS = config["seeds"] or [config["seed"]]
 # the first seed's run stands for its model in the figures
 SEED0 = SEEDS[0]
 FIGURE_NAMES = report_figures(MODELS)
+# other test sets: name -> its config entry; each is evaluated as the split "external_<name>"
+EXTERNAL = {e["name"]: e for e in config["evaluate"]["external"]}
+EXTERNAL_SPLITS = [f"external_{name}" for name in EXTERNAL]
 # debugging aid: run every job in a shadow folder, where undeclared files are out of reach
 SHADOW = config["debug"]["shadow"]
 
@@ -49,6 +52,11 @@ FIGURE_SVG = "results/figures/{figure}.svg"
 COMPARISON_CSV = "results/comparison.csv"
 COMPARISON_HTML = "results/comparison.html"
 REPORT_HTML = "results/report/index.html"
+EXT_SYNTHETIC = "results/external/{name}/images"
+EXT_LABELS = "results/external/{name}/labels.csv"
+EXT_REJECTED = "results/external/{name}/labels_rejected.csv"
+EXT_ARRAY = "results/external/{name}/images.npy"
+MODEL_DIFFERENCE = "results/model_difference.json"
 VGG_WEIGHTS = os.path.join(
     "resources", os.path.basename(config["model_b"]["weights_url"])
 )
@@ -112,6 +120,34 @@ def get_images_fingerprint():
     return fingerprint(config["dataset"]["local_dir"])
 
 
+def get_external_dir(wildcards):
+    """An external test set's folder: the user's, or the synthetic one our rule draws."""
+    entry = EXTERNAL[wildcards.name]
+    return entry.get("path") or EXT_SYNTHETIC.format(name=wildcards.name)
+
+
+def get_external_fingerprint(wildcards):
+    entry = EXTERNAL[wildcards.name]
+    return (
+        fingerprint(entry.get("path"))
+        if entry.get("path")
+        else "drawn by external_synthetic"
+    )
+
+
+def get_eval_array(wildcards):
+    """The images of an evaluated split: ours, or an external set's."""
+    if wildcards.split.startswith("external_"):
+        return EXT_ARRAY.format(name=wildcards.split.removeprefix("external_"))
+    return array_file(wildcards.split)
+
+
+def get_eval_labels(wildcards):
+    if wildcards.split.startswith("external_"):
+        return EXT_LABELS.format(name=wildcards.split.removeprefix("external_"))
+    return split_file(wildcards.split)
+
+
 def get_vgg_weights(wildcards):
     """Model B's base weights as an input file ([] for Model A and for random init)."""
     w = config["model_b"]["weights"]
@@ -163,7 +199,7 @@ def model_targets():
 
 
 def eval_targets():
-    return per_run(METRICS, split=EVAL_SPLITS)
+    return per_run(METRICS, split=EVAL_SPLITS + EXTERNAL_SPLITS)
 
 
 # the same values as command-line arguments, for the rules that pass them on

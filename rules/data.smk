@@ -131,6 +131,7 @@ rule splits:
         ENV
     params:
         train_val=config["split"]["train_val_size"],
+        train_val_fraction=config["split"]["train_val_fraction"] or "",
         val_fraction=config["split"]["val_fraction"],
         test=config["split"]["test_size"] or "",
         bins=AGE_BINS_ARG,
@@ -142,6 +143,7 @@ rule splits:
         " --out-val {output.val:q}"
         " --out-test {output.test:q}"
         " --train-val-size {params.train_val}"
+        " --train-val-fraction={params.train_val_fraction}"
         " --val-fraction {params.val_fraction}"
         " --test-size={params.test}"
         " --age-bins {params.bins}"

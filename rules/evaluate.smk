@@ -4,8 +4,8 @@
 rule evaluate:
     input:
         model=rules.train.output.model,
-        images=ARRAY,
-        split=SPLIT,
+        images=get_eval_array,
+        split=get_eval_labels,
         train_split=split_file("train"),
     output:
         predictions=PREDICTIONS,
@@ -17,7 +17,7 @@ rule evaluate:
     wildcard_constraints:
         model="A|B",
         seed=r"\d+",
-        split="val|test",
+        split=r"val|test|external_[a-z0-9_]+",
     shadow:
         SHADOW
     conda:
@@ -28,6 +28,9 @@ rule evaluate:
     params:
         bins=AGE_BINS_ARG,
         batch=config["evaluate"]["batch_size"],
+        bootstrap=config["evaluate"]["bootstrap"],
+        confidence=config["evaluate"]["confidence"],
+        seed=config["seed"],
     shell:
         "python -m workflow_scripts.evaluate"
         " --model {input.model:q}"
@@ -36,6 +39,10 @@ rule evaluate:
         " --train-split {input.train_split:q}"
         " --age-bins {params.bins}"
         " --batch-size {params.batch}"
+        " --bootstrap {params.bootstrap}"
+        " --confidence {params.confidence}"
+        " --seed {params.seed}"
+        " --tag {wildcards.model} {wildcards.seed} {wildcards.split}"
         " --predictions {output.predictions:q}"
         " --metrics {output.metrics:q}"
         " --log {log:q}"

@@ -76,6 +76,7 @@ rule comparison:
         info=per_run(TRAIN_INFO),
         val=per_run(METRICS, split="val"),
         test=per_run(METRICS, split="test"),
+        predictions=expand(PREDICTIONS, model=MODELS, seed=SEED0, split="test"),
         published=PUBLISHED,
     output:
         csv=report(
@@ -90,6 +91,7 @@ rule comparison:
             category="Comparison",
             labels={"table": "comparison"},
         ),
+        difference=MODEL_DIFFERENCE,
     log:
         "logs/comparison.log",
     localrule: True
@@ -97,14 +99,23 @@ rule comparison:
         SHADOW
     conda:
         ENV
+    params:
+        bootstrap=config["evaluate"]["bootstrap"],
+        confidence=config["evaluate"]["confidence"],
+        seed=config["seed"],
     shell:
         "python -m workflow_scripts.comparison"
         " --info {input.info:q}"
         " --val-metrics {input.val:q}"
         " --test-metrics {input.test:q}"
         " --published {input.published:q}"
+        " --predictions {input.predictions:q}"
+        " --bootstrap {params.bootstrap}"
+        " --confidence {params.confidence}"
+        " --seed {params.seed}"
         " --csv {output.csv:q}"
         " --html {output.html:q}"
+        " --difference {output.difference:q}"
         " --log {log:q}"
 
 
@@ -113,6 +124,10 @@ rule html_report:
         comparison=rules.comparison.output.csv,
         info=per_run(TRAIN_INFO),
         histories=expand(HISTORY, model=MODELS, seed=SEED0),
+        metrics=expand(
+            METRICS, model=MODELS, seed=SEED0, split=["test", *EXTERNAL_SPLITS]
+        ),
+        difference=rules.comparison.output.difference,
         figures=expand(FIGURE_PNG, figure=FIGURE_NAMES),
         labels=rules.labels.output.labels,
         rejected=rules.labels.output.rejected,
@@ -141,6 +156,8 @@ rule html_report:
         " --comparison {input.comparison:q}"
         " --info {input.info:q}"
         " --histories {input.histories:q}"
+        " --metrics {input.metrics:q}"
+        " --difference {input.difference:q}"
         " --figures {input.figures:q}"
         " --labels {input.labels:q}"
         " --rejected {input.rejected:q}"

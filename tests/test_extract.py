@@ -9,7 +9,7 @@ from workflow_scripts.extract import UnsafeArchiveError, extract
 
 
 def _tar(path, members):
-    with tarfile.open(path, "w:gz") as tar:
+    with tarfile.open(path, "w" if str(path).endswith(".tar") else "w:gz") as tar:
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return path
@@ -71,7 +71,7 @@ def test_zip_symlink_is_refused(tmp_path):
         extract(arc, tmp_path / "out")
 
 
-@pytest.mark.parametrize("suffix", [".tar.gz", ".tgz", ".zip"])
+@pytest.mark.parametrize("suffix", [".tar.gz", ".tgz", ".tar", ".zip"])
 def test_nested_images_are_found_in_each_format(tmp_path, suffix):
     names = [
         "data/part1/UTKFace/1_0_0_20170101000000000.jpg.chip.jpg",
@@ -85,6 +85,8 @@ def test_nested_images_are_found_in_each_format(tmp_path, suffix):
     else:
         _tar(arc, [_file(n, b"img") for n in names])
     assert extract(arc, tmp_path / "out") == 2
+    if suffix == ".tar":
+        assert arc.read_bytes()[257:262] == b"ustar"  # really an uncompressed tar
     for n in names:
         assert (tmp_path / "out" / n).read_bytes() == b"img"
 

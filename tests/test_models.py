@@ -83,3 +83,30 @@ def test_augmentation_changes_training_inputs_only():
     x = np.random.default_rng(2).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
     assert not np.allclose(np.asarray(aug(x, training=True)), x)
+
+
+def test_vgg_preprocessing_is_keras_own_rgb_to_bgr_minus_the_imagenet_means():
+    x = np.random.default_rng(4).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    ours = np.asarray(models.VGGPreprocess()(x))
+    ref = keras.applications.vgg16.preprocess_input(x.copy())
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    red = np.zeros((1, 1, 1, 3), "float32")
+    red[..., 0] = 255  # pure red lands in the last (R) channel of BGR
+    np.testing.assert_allclose(np.asarray(models.VGGPreprocess()(red))[0, 0, 0], [-103.939, -116.779, 131.32])
+
+
+def test_flip_none_means_no_flip_layer():
+    kinds = lambda aug: [type(layer).__name__ for layer in models.augmentation(aug, seed=1).layers]  # noqa: E731
+    assert "RandomFlip" in kinds(CFG["augmentation"])
+    assert "RandomFlip" not in kinds({**CFG["augmentation"], "flip": "none"})
+
+
+def test_a_local_vgg16_weights_file_is_loaded_into_the_base(tmp_path):
+    first = models.build_model_b(32, CFG["model_b"], CFG["augmentation"], seed=1, weights=None)
+    models.vgg_base(first).save_weights(tmp_path / "vgg16_notop.weights.h5")
+    keras.utils.set_random_seed(99)  # another random init, which the file must overwrite
+    loaded = models.build_model_b(
+        32, CFG["model_b"], CFG["augmentation"], seed=2, weights=str(tmp_path / "vgg16_notop.weights.h5")
+    )
+    for a, b in zip(models.vgg_base(first).get_weights(), models.vgg_base(loaded).get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ first status check brought forward.
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -88,13 +89,25 @@ def _sacct():
     ]
 
 
+def _new_jobs(before: set[str], n: int, limit_s: float = 120) -> list[dict[str, str]]:
+    """The jobs sacct lists beyond `before`, once `n` of them are there in a final state: slurmdbd records
+    jobs asynchronously, so right after Snakemake ends some may be missing or still RUNNING (bounded wait)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        jobs = [j for j in _sacct() if j["id"] not in before]
+        final = [j for j in jobs if j["state"] not in ("PENDING", "RUNNING", "COMPLETING")]
+        if len(final) >= n or time.monotonic() > deadline:
+            return jobs
+        time.sleep(1)
+
+
 def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
     before = {j["id"] for j in _sacct()}
     _run_profile(tmp_path)
     assert (tmp_path / "results/report/index.html").exists()
     for m in "AB":
         assert (tmp_path / f"results/eval/{m}/seed_7/test/metrics.json").exists()
-    jobs = [j for j in _sacct() if j["id"] not in before]
+    jobs = _new_jobs(before, 6)
     train = [j for j in jobs if "train" in j["comment"]]
     other = [j for j in jobs if "train" not in j["comment"]]
     assert len(train) == 2 and all("gres/gpu=1" in j["tres"] for j in train), jobs

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, full_config, train_tiny
 
+from workflow_scripts import models  # noqa: F401 - registers the custom layers for loading
 from workflow_scripts.train import HISTORY_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -40,6 +42,17 @@ def test_model_a_one_epoch(tmp_path, tiny_data):
     assert json.loads((out / "info.json").read_text())["trainable_params"] == info["trainable_params"]
 
 
+def test_age_output_starts_at_the_training_mean_age(tiny_data):
+    import tensorflow as tf
+
+    from workflow_scripts.train import _build
+
+    cfg = _cfg(1)
+    net = _build("A", cfg, tf.distribute.get_strategy(), 1, None, tiny_data["splits"]["train"])
+    mean_age = pd.read_csv(tiny_data["splits"]["train"])["age"].mean()
+    assert float(np.asarray(net.get_layer("age").bias)[0]) == pytest.approx(mean_age, rel=1e-6)
+
+
 def test_model_b_two_phases(tmp_path, tiny_data):
     out, info = train_tiny(tmp_path, tiny_data, "B", _cfg(2))
     hist = pd.read_csv(out / "history.csv")
@@ -54,6 +67,9 @@ def test_same_seed_same_history_and_model(tmp_path, tiny_data):
     runs = [train_tiny(tmp_path / str(k), tiny_data, "A", _cfg(2)) for k in range(2)]
     h = [pd.read_csv(out / "history.csv").drop(columns="epoch_time_s") for out, _ in runs]
     pd.testing.assert_frame_equal(h[0], h[1], check_exact=True)
+    weights = [keras.models.load_model(out / "model.keras").get_weights() for out, _ in runs]
+    for a, b in zip(*weights, strict=True):
+        assert np.array_equal(a, b)  # the models too, bit for bit, not only their histories
     other = train_tiny(tmp_path / "s2", tiny_data, "A", _cfg(2), seed=2)
     assert not pd.read_csv(other[0] / "history.csv")["loss"].equals(h[0]["loss"])
 

@@ -13,15 +13,40 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
-from .fileio import atomic_path, setup_logging
+from . import uncertainty
+from .fileio import atomic_path, setup_logging, write_json
 from .step import run
 
 log = logging.getLogger("utkface.comparison")
 
 METRICS = ["val_gender_accuracy", "val_age_mae", "test_gender_accuracy", "test_age_mae"]
+BOUNDS = [f"{c}_{side}" for c in METRICS for side in ("low", "high")]
+COLUMNS = [
+    "model",
+    "name",
+    "seeds",
+    *METRICS,
+    *BOUNDS,
+    *[f"{c}_std" for c in METRICS],
+    "optimism_gender_accuracy",
+    "optimism_age_mae",
+    "trainable_params",
+    "epochs_run",
+    "best_epoch",
+    "train_time_s",
+    "published_val_gender_accuracy",
+    "diff_val_gender_accuracy",
+    "published_val_gender_accuracy_inside",
+    "published_val_age_mae",
+    "diff_val_age_mae",
+    "published_val_age_mae_inside",
+    "published_trainable_params",
+    "diff_trainable_params",
+]
 # integer columns, kept integer (with missing values) through the CSV
 INT_COLUMNS = [
     "seeds",
@@ -53,40 +78,50 @@ def load_runs(
     return runs
 
 
+def _per_seed(r: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "epochs_run": r["info"]["epochs_run"],
+        "best_epoch": r["info"]["best_epoch"],
+        "train_time_s": r["info"]["train_time_s"],
+    }
+    for split in ("val", "test"):
+        for metric in ("gender_accuracy", "age_mae"):
+            row[f"{split}_{metric}"] = r[split][metric]
+            lo, hi = r[split].get("ci", {}).get(metric, (np.nan, np.nan))
+            row[f"{split}_{metric}_low"], row[f"{split}_{metric}_high"] = lo, hi
+    return row
+
+
+def _model_row(model: str, mine: list[dict[str, Any]], published: dict[str, Any]) -> dict[str, Any]:
+    """Means over seeds (bootstrap bounds too: the interval of a single run, on average), the spread over
+    seeds, the validation-test gap, and the study's numbers beside ours."""
+    per_seed = pd.DataFrame([_per_seed(r) for r in mine])
+    row: dict[str, Any] = {
+        "model": model,
+        "name": published.get("name", f"Model {model}"),
+        "seeds": len(mine),
+        "trainable_params": mine[0]["info"]["trainable_params"],
+        **{col: float(per_seed[col].mean()) for col in per_seed},
+    }
+    for col in METRICS:
+        row[f"{col}_std"] = float(per_seed[col].std(ddof=1)) if len(mine) > 1 else float("nan")
+    for metric in ("gender_accuracy", "age_mae"):
+        row[f"optimism_{metric}"] = row[f"val_{metric}"] - row[f"test_{metric}"]
+    for key in ("val_gender_accuracy", "val_age_mae", "trainable_params"):
+        pub = published.get(key)
+        row[f"published_{key}"] = pub
+        row[f"diff_{key}"] = row[key] - pub if pub is not None else None
+        if key != "trainable_params" and pub is not None and not np.isnan(row[f"{key}_low"]):
+            row[f"published_{key}_inside"] = bool(row[f"{key}_low"] <= pub <= row[f"{key}_high"])
+    return row
+
+
 def comparison(runs: list[dict[str, Any]], published: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row per model (mean over seeds, *_std beside) and one for the trivial baselines."""
+    """One row per model (mean over seeds, *_std beside, bootstrap bounds *_low/*_high) and one for the
+    trivial baselines."""
     rows = []
     for m in dict.fromkeys(r["model"] for r in runs):
-        mine = [r for r in runs if r["model"] == m]
-        per_seed = pd.DataFrame(
-            [
-                {
-                    "val_gender_accuracy": r["val"]["gender_accuracy"],
-                    "val_age_mae": r["val"]["age_mae"],
-                    "test_gender_accuracy": r["test"]["gender_accuracy"],
-                    "test_age_mae": r["test"]["age_mae"],
-                    "epochs_run": r["info"]["epochs_run"],
-                    "best_epoch": r["info"]["best_epoch"],
-                    "train_time_s": r["info"]["train_time_s"],
-                }
-                for r in mine
-            ]
-        )
-        row: dict[str, Any] = {
-            "model": m,
-            "name": published.get(m, {}).get("name", f"Model {m}"),
-            "seeds": len(mine),
-            "trainable_params": mine[0]["info"]["trainable_params"],
-        }
-        for col in per_seed:
-            row[col] = float(per_seed[col].mean())
-        for col in METRICS:
-            row[f"{col}_std"] = float(per_seed[col].std(ddof=1)) if len(mine) > 1 else float("nan")
-        pub = published.get(m, {})
-        for key in ("val_gender_accuracy", "val_age_mae", "trainable_params"):
-            row[f"published_{key}"] = pub.get(key)
-            row[f"diff_{key}"] = row[key] - pub[key] if pub.get(key) is not None else None
-        rows.append(row)
+        rows.append(_model_row(m, [r for r in runs if r["model"] == m], published.get(m, {})))
     first = runs[0]
     rows.append(
         {
@@ -100,27 +135,27 @@ def comparison(runs: list[dict[str, Any]], published: dict[str, dict[str, Any]])
             "trainable_params": 0,
         }
     )
-    cols = [
-        "model",
-        "name",
-        "seeds",
-        *METRICS,
-        *[f"{c}_std" for c in METRICS],
-        "trainable_params",
-        "epochs_run",
-        "best_epoch",
-        "train_time_s",
-        "published_val_gender_accuracy",
-        "diff_val_gender_accuracy",
-        "published_val_age_mae",
-        "diff_val_age_mae",
-        "published_trainable_params",
-        "diff_trainable_params",
-    ]
-    table = pd.DataFrame(rows).reindex(columns=cols)
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for col in INT_COLUMNS:
         table[col] = table[col].astype("Int64")
     return table
+
+
+def model_difference(
+    pred_a: pd.DataFrame, pred_b: pd.DataFrame, n_boot: int, seed: int, confidence: float
+) -> dict[str, Any]:
+    """A minus B on the same test images, with paired bootstrap intervals: age MAE (negative: A better)
+    and gender accuracy (positive: A better)."""
+    both = pred_a.merge(pred_b, on="path", suffixes=("_a", "_b"), validate="one_to_one")
+    if len(both) != len(pred_a):
+        raise ValueError("the two models were not evaluated on the same images")
+    out: dict[str, Any] = {"n": len(both), "confidence": confidence, "resamples": n_boot}
+    for metric, per_image in (
+        ("age_mae", lambda s: (both[f"pred_age_{s}"] - both["age_a"]).abs()),
+        ("gender_accuracy", lambda s: (both[f"pred_gender_{s}"] == both["gender_a"]).astype(float)),
+    ):
+        out[metric] = uncertainty.paired_difference(per_image("a"), per_image("b"), n_boot, seed, confidence)
+    return out
 
 
 def read_comparison(path: str | os.PathLike) -> pd.DataFrame:
@@ -153,6 +188,10 @@ def table_html(table: pd.DataFrame) -> str:
         std = row.get(f"{col}_std")
         if std is not None and not pd.isna(std):
             text += f" ± {100 * std:.1f}" if kind == "pct" else f" ± {std:.2f}"
+        lo, hi = row.get(f"{col}_low"), row.get(f"{col}_high")
+        if lo is not None and not pd.isna(lo):
+            scale = 100 if kind == "pct" else 1
+            text += f'<br><small class="ci">[{scale * lo:.1f}, {scale * hi:.1f}]</small>'
         return f'<td data-model="{row["model"]}" data-metric="{col}" data-value="{float(v)!r}">{text}</td>'
 
     cols = [
@@ -160,6 +199,8 @@ def table_html(table: pd.DataFrame) -> str:
         ("val_age_mae", "Val age MAE", "num"),
         ("test_gender_accuracy", "Test gender acc.", "pct"),
         ("test_age_mae", "Test age MAE", "num"),
+        ("optimism_gender_accuracy", "Val − test acc.", "pp"),
+        ("optimism_age_mae", "Val − test MAE", "d"),
         ("trainable_params", "Trainable params", "int"),
         ("epochs_run", "Epochs", "int"),
         ("best_epoch", "Best epoch", "int"),
@@ -191,12 +232,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--val-metrics", nargs="+", required=True, help="val metrics.json, in the same order")
     p.add_argument("--test-metrics", nargs="+", required=True, help="test metrics.json, in the same order")
     p.add_argument("--published", required=True, help="the study's numbers (config/published.yaml)")
+    p.add_argument("--predictions", nargs="+", default=[], help="test predictions.csv of 2 models, one seed")
+    p.add_argument("--bootstrap", type=int, default=uncertainty.N_BOOT)
+    p.add_argument("--confidence", type=float, default=uncertainty.CONFIDENCE)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", required=True)
     p.add_argument("--html", required=True)
+    p.add_argument("--difference", help="JSON: model A minus B on the same test images, paired intervals")
     a = p.parse_args(argv)
     setup_logging()
     published = yaml.safe_load(Path(a.published).read_text())
     table = comparison(load_runs(a.info, a.val_metrics, a.test_metrics), published)
+    if a.difference:
+        if len(a.predictions) != 2:
+            p.error("--difference needs the test predictions of exactly two models")
+        preds = [pd.read_csv(f) for f in a.predictions]
+        write_json(a.difference, model_difference(*preds, a.bootstrap, a.seed, a.confidence))
     with atomic_path(a.csv, ".csv") as tmp:
         table.to_csv(tmp, index=False, lineterminator="\n")
     with atomic_path(a.html, ".html") as tmp:

@@ -50,6 +50,20 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     if mb and mb["frozen_epochs"] > mb["epochs"]:
         problems.append("config key `model_b.frozen_epochs` is above `model_b.epochs`")
     problems += _source_problems(config.get("dataset", {}), config.get("synthetic", {}))
+    problems += _external_problems(config.get("evaluate", {}).get("external", []))
+    return problems
+
+
+def _external_problems(sets: list[dict[str, Any]]) -> list[str]:
+    problems, names = [], [s["name"] for s in sets]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"config key `evaluate.external`: the name {dup} is used twice")
+    for i, s in enumerate(sets):
+        key = f"evaluate.external[{i}] ({s['name']})"
+        if bool(s.get("path")) == bool(s.get("synthetic_style")):
+            problems.append(f"config key `{key}`: give either `path` or `synthetic_style`")
+        elif s.get("path") and not os.path.isdir(s["path"]):
+            problems.append(f"config key `{key}.path`: no folder {s['path']} (relative to {os.getcwd()})")
     return problems
 
 

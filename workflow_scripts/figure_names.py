@@ -8,6 +8,7 @@ _EXTRA = {
     "mae_by_age_bin": "Age MAE per age bin (test)",
     "confusion": "Gender confusion matrices (test)",
     "by_race": "Metrics per race (test)",
+    "calibration": "Calibration of the gender output (test)",
 }
 
 

@@ -99,18 +99,45 @@ def pred_vs_true(preds: dict[str, pd.DataFrame]) -> plt.Figure:
 
 
 def _grouped_bars(ax, metrics: dict[str, dict], group: str, value: str, ylabel: str, title: str, **legend):
-    """On `ax`: one bar per model for each entry of `metrics[model][group]` (age bins, races, ...)."""
-    rows = [
-        {"model": MODEL_NAMES.get(m, m), "group": g, "value": v[value]}
-        for m, met in metrics.items()
-        for g, v in met[group].items()
-    ]
-    sns.barplot(
-        pd.DataFrame(rows), x="group", y="value", hue="model", ax=ax,
-        palette=[COLORS.get(m, "#555") for m in metrics],
-    )  # fmt: skip
+    """On `ax`: one bar per model for each entry of `metrics[model][group]` (age bins, races, ...), with
+    the bootstrap interval as an error bar where the metrics carry one."""
+    groups = list(dict.fromkeys(g for met in metrics.values() for g in met[group]))
+    width = 0.8 / len(metrics)
+    for k, (model, met) in enumerate(metrics.items()):
+        xs, ys, err = [], [], [[], []]
+        for i, g in enumerate(groups):
+            if g not in met[group]:
+                continue
+            v = met[group][g][value]
+            lo, hi = met.get("ci", {}).get(group, {}).get(g, {}).get(value, (v, v))
+            xs.append(i - 0.4 + width * (k + 0.5))
+            ys.append(v)
+            err[0].append(max(v - lo, 0))
+            err[1].append(max(hi - v, 0))
+        ax.bar(xs, ys, width, color=COLORS.get(model, "#555"), label=MODEL_NAMES.get(model, model))
+        ax.errorbar(xs, ys, yerr=err, fmt="none", ecolor="#222", elinewidth=1, capsize=2)
+    ax.set_xticks(range(len(groups)), groups)
     ax.set(xlabel="", ylabel=ylabel, title=title)
     ax.legend(title="", **legend)
+
+
+def calibration(metrics: dict[str, dict]) -> plt.Figure:
+    """Reliability diagram of p(female) on test: observed share of women per bin of predicted probability."""
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(5.8, 5.2))
+    ax.plot([0, 1], [0, 1], ls="--", color="#888", lw=1, label="perfectly calibrated")
+    for model, met in metrics.items():
+        cal = met.get("calibration")
+        if not cal:
+            continue
+        pts = [(p, o) for p, o in zip(cal["mean_prob"], cal["observed"], strict=True) if p is not None]
+        ax.plot(*zip(*pts, strict=True), marker="o", color=COLORS.get(model, "#555"),
+                label=f"{MODEL_NAMES.get(model, model)}: ECE {cal['ece']:.3f}")  # fmt: skip
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted p(female)", ylabel="observed share of women")
+    ax.set_title("Calibration of the gender output (test)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def mae_by_age_bin(metrics: dict[str, dict]) -> plt.Figure:
@@ -239,7 +266,12 @@ def draw_extra(
     if figure == "pred_vs_true":
         return pred_vs_true({m: pd.read_csv(f) for m, f in zip(models, predictions, strict=True)})
     loaded = {m: json.loads(Path(f).read_text()) for m, f in zip(models, metrics, strict=True)}
-    draw = {"mae_by_age_bin": mae_by_age_bin, "confusion": confusion, "by_race": by_race}[figure]
+    draw = {
+        "mae_by_age_bin": mae_by_age_bin,
+        "confusion": confusion,
+        "by_race": by_race,
+        "calibration": calibration,
+    }[figure]
     return draw(loaded)
 
 

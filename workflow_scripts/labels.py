@@ -141,6 +141,61 @@ def build_labels(
     return labels, rej
 
 
+TABLE = "labels.csv"
+_GENDER_WORDS = {"0": 0, "1": 1, "m": 0, "male": 0, "f": 1, "female": 1}
+
+
+def labels_from_table(
+    root: str | os.PathLike, min_age: int = 1, max_age: int = 116, threads: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Labels of a folder of images with any names, given by `<root>/labels.csv` (file,age,gender[,race];
+    gender 0/1 or male/female, race 0-4, blank when unknown, kept as -1). The same checks as for UTKFace
+    names: unreadable files, ages out of range and bad values are rejected with their reason."""
+    root = Path(root)
+    table = pd.read_csv(root / TABLE, dtype=str, keep_default_na=False)
+    missing = {"file", "age", "gender"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{root / TABLE}: needs the columns file, age, gender (missing {sorted(missing)})")
+    rows, rejected = [], []
+    for rec in table.to_dict("records"):
+        rel, age, gender = rec["file"].strip(), rec["age"].strip(), rec["gender"].strip().lower()
+        race = rec.get("race", "").strip()
+        if not age.isascii() or not age.isdigit() or not min_age <= int(age) <= max_age:
+            reason = f"age {age!r} is not a whole number in {min_age}-{max_age}"
+            rejected.append({"path": rel, "reason": reason})
+        elif gender not in _GENDER_WORDS:
+            rejected.append({"path": rel, "reason": f"gender {gender!r} is not 0/1 or male/female"})
+        elif race not in ("", "0", "1", "2", "3", "4"):
+            rejected.append({"path": rel, "reason": f"race {race!r} is not 0-4"})
+        else:
+            rows.append({"path": rel, "age": int(age), "gender": _GENDER_WORDS[gender],
+                         "race": int(race) if race else -1, "datetime": ""})  # fmt: skip
+    paths = [root / r["path"] for r in rows]
+    with ProcessPoolExecutor(max_workers=threads) if threads > 1 else _Serial() as pool:
+        checks = list(pool.map(check_image, paths))
+    kept = []
+    for row, (_, reason) in zip(rows, checks, strict=True):
+        if reason:
+            rejected.append({"path": row["path"], "reason": reason})
+        else:
+            kept.append(row)
+    labels = pd.DataFrame(kept, columns=LABEL_COLUMNS).sort_values("path", ignore_index=True)
+    return labels, pd.DataFrame(rejected, columns=REJECT_COLUMNS).sort_values("path", ignore_index=True)
+
+
+class _Serial:
+    """A stand-in for a process pool that maps in this process."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def map(self, fn, items):
+        return map(fn, items)
+
+
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     """Read a labels or split CSV with stable dtypes (datetime stays a string of digits)."""
     return pd.read_csv(
@@ -164,8 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     setup_logging()
     try:
-        labels, rejected = build_labels(a.images, a.min_age, a.max_age, a.threads)
-    except FileNotFoundError as err:
+        if (Path(a.images) / TABLE).is_file():
+            labels, rejected = labels_from_table(a.images, a.min_age, a.max_age, a.threads)
+        else:
+            labels, rejected = build_labels(a.images, a.min_age, a.max_age, a.threads)
+    except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"ERROR: {err}") from None
     if labels.empty:
         raise SystemExit(f"ERROR: {a.images}: no usable UTKFace image found ({len(rejected)} rejected)")

@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 import yaml
 
+from . import verdicts
 from .comparison import read_comparison, table_html
 from .figure_names import curve_figures, extra_figures
 from .fileio import atomic_path, setup_logging
@@ -151,6 +152,13 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
     # one history per model, in the order of the runs' models (the first seed's run)
     histories = {m: pd.read_csv(h) for m, h in zip(models, a.histories, strict=True)}
     figures = _by_stem(a.figures)
+    evals = [json.loads(Path(f).read_text()) for f in a.metrics]
+    test = {m["model"]: m for m in evals if m["split"] == "test"}
+    external: dict[str, dict[str, Any]] = {}
+    for m in evals:
+        if m["split"].startswith("external_"):
+            external.setdefault(m["split"].removeprefix("external_"), {})[m["model"]] = m
+    difference = json.loads(Path(a.difference).read_text()) if a.difference else {}
     rejected = pd.read_csv(a.rejected)
     splits = {Path(p).stem: len(read_labels(p)) for p in a.splits}
     return {
@@ -171,6 +179,15 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
         "git": a.commit,
         "table": table_html(table),
         "reading": reading(table, histories),
+        "headline": verdicts.headline(test),
+        "sure": {
+            "study": verdicts.study_inside(table),
+            "difference": verdicts.model_difference(difference),
+            "optimism": verdicts.optimism(table),
+            "calibration": verdicts.calibration(test),
+            "gaps": verdicts.gaps(test),
+        },
+        "external": verdicts.external(external, test),
         "curves": [
             {"model": m, "src": _data_uri(figures[name])}
             for m, name in zip(models, curve_figures(models), strict=True)
@@ -185,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--info", nargs="+", required=True, help="train_info.json of every run")
     p.add_argument("--histories", nargs="+", required=True, help="history.csv per model (first seed)")
     p.add_argument("--figures", nargs="+", required=True, help="PNGs named as in figure_names")
+    p.add_argument("--metrics", nargs="+", default=[], help="tagged metrics.json of the first seed's runs")
+    p.add_argument("--difference", help="model_difference.json (A minus B, paired)")
     p.add_argument("--labels", required=True)
     p.add_argument("--rejected", required=True)
     p.add_argument("--splits", nargs="+", required=True, help="train.csv, val.csv, test.csv")

@@ -98,16 +98,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out-val", required=True)
     p.add_argument("--out-test", required=True)
     p.add_argument("--train-val-size", type=int, required=True)
+    p.add_argument(
+        "--train-val-fraction",
+        type=lambda s: None if s in ("", "None", "null") else float(s),
+        help="share of all labelled images for training plus validation; replaces --train-val-size",
+    )
     p.add_argument("--val-fraction", type=float, required=True)
     p.add_argument("--test-size", type=lambda s: None if s in ("", "None", "null") else int(s))
     p.add_argument("--age-bins", type=lambda s: [int(x) for x in s.split(",")], required=True)
     p.add_argument("--seed", type=int, required=True)
     a = p.parse_args(argv)
     setup_logging()
+    labels = read_labels(a.labels)
+    size = a.train_val_size if a.train_val_fraction is None else round(a.train_val_fraction * len(labels))
     try:
-        parts = make_splits(
-            read_labels(a.labels), a.train_val_size, a.val_fraction, a.test_size, a.age_bins, a.seed
-        )
+        parts = make_splits(labels, size, a.val_fraction, a.test_size, a.age_bins, a.seed)
     except SplitError as err:
         raise SystemExit(f"ERROR: {err}") from None
     for name, out in (("train", a.out_train), ("val", a.out_val), ("test", a.out_test)):

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .fileio import atomic_path, setup_logging
+from .fileio import atomic_dir, atomic_path, setup_logging
 from .step import run
 
 log = logging.getLogger("utkface.synthetic")
@@ -149,26 +149,41 @@ def _jpeg(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _render(job: tuple[int, int, list[tuple[str, int, int, int]], str]) -> int:
-    seed, start, items, out = job
+def camera(img: Image.Image, style: int) -> Image.Image:
+    """Another camera and light for style > 0 (a colour cast, another exposure curve, less contrast): the
+    same faces from elsewhere, a domain shift a model trained on style 0 should feel. Style 0 is as drawn."""
+    if not style:
+        return img
+    srng = np.random.default_rng([7919, style])
+    tint = srng.uniform(0.75, 1.25, 3)
+    gamma = float(srng.uniform(0.6, 1.6))
+    contrast = float(srng.uniform(0.6, 0.85))
+    arr = 255.0 * (np.asarray(img, dtype=np.float32) / 255.0) ** gamma
+    arr = (arr - 128.0) * contrast + 128.0
+    return Image.fromarray(np.clip(arr * tint, 0, 255).astype(np.uint8))
+
+
+def _render(job: tuple[int, int, list[tuple[str, int, int, int]], str, int]) -> int:
+    seed, start, items, out, style = job
     for k, (name, age, gender, race) in enumerate(items):
         # One generator per image: the pixels do not depend on how the work is split.
         rng = np.random.default_rng([seed, start + k])
-        Path(out, name).write_bytes(_jpeg(draw_face(age, gender, race, rng)))
+        Path(out, name).write_bytes(_jpeg(camera(draw_face(age, gender, race, rng), style)))
     return len(items)
 
 
 def generate(
-    out_dir: str | os.PathLike, n: int, seed: int = 0, quirks: bool = True, workers: int = 1
+    out_dir: str | os.PathLike, n: int, seed: int = 0, quirks: bool = True, workers: int = 1, style: int = 0
 ) -> list[str]:
-    """Write n faces (+ quirks) into `out_dir`; returns the file names written."""
+    """Write n faces (+ quirks) into `out_dir`; returns the file names written. `style` > 0 draws them as
+    through another camera (`camera`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = [(f"{a}_{g}_{r}_{t}.jpg.chip.jpg", a, g, r) for a, g, r, t in sample_labels(n, seed)]
     if quirks:
         items += REAL_BAD_NAMES
     chunk = max(50, -(-len(items) // (4 * max(1, workers))))
-    jobs = [(seed, s, items[s : s + chunk], str(out)) for s in range(0, len(items), chunk)]
+    jobs = [(seed, s, items[s : s + chunk], str(out), style) for s in range(0, len(items), chunk)]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_render, jobs))
@@ -213,15 +228,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-quirks", action="store_true")
     p.add_argument("--folder", action="store_true", help="write the images into a folder, no archive")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--style", type=int, default=0, help="0: as drawn; > 0: another camera (a domain shift)")
     a = p.parse_args(argv)
     setup_logging()
     if a.folder:
-        names = generate(a.out, a.n, a.seed, not a.no_quirks, a.workers)
+        with atomic_dir(a.out) as tmp:
+            names = generate(tmp, a.n, a.seed, not a.no_quirks, a.workers, a.style)
     else:
         with tempfile.TemporaryDirectory(
             dir=Path(a.out).parent if Path(a.out).parent.exists() else None
         ) as tmp:
-            names = generate(tmp, a.n, a.seed, not a.no_quirks, a.workers)
+            names = generate(tmp, a.n, a.seed, not a.no_quirks, a.workers, a.style)
             pack(tmp, a.out)
     log.info("synthetic UTKFace: %d files -> %s", len(names), a.out)
 

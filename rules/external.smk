@@ -1,0 +1,86 @@
+# Other test sets (`evaluate.external`): a folder of the user's, or a synthetic set drawn through another
+# camera; labelled and turned into arrays like our own splits, then evaluated by the `evaluate` rule.
+
+
+rule external_synthetic:
+    output:
+        directory(EXT_SYNTHETIC),
+    log:
+        "logs/external/{name}_synthetic.log",
+    localrule: True
+    shadow:
+        SHADOW
+    conda:
+        ENV
+    threads: 2
+    params:
+        n=lambda w: EXTERNAL[w.name].get("n_images") or 300,
+        style=lambda w: EXTERNAL[w.name]["synthetic_style"],
+        seed=config["seed"] + 1,
+    shell:
+        "python -m workflow_scripts.synthetic"
+        " --folder"
+        " --out {output:q}"
+        " --n {params.n}"
+        " --seed {params.seed}"
+        " --style {params.style}"
+        " --no-quirks"
+        " --workers {threads}"
+        " --log {log:q}"
+
+
+rule external_labels:
+    input:
+        get_external_dir,
+    output:
+        labels=EXT_LABELS,
+        rejected=EXT_REJECTED,
+    log:
+        "logs/external/{name}_labels.log",
+    localrule: True
+    shadow:
+        SHADOW
+    conda:
+        ENV
+    threads: 2
+    params:
+        min_age=config["labels"]["min_age"],
+        max_age=config["labels"]["max_age"],
+        content=get_external_fingerprint,
+    shell:
+        "python -m workflow_scripts.labels"
+        " --images {input:q}"
+        " --labels {output.labels:q}"
+        " --rejected {output.rejected:q}"
+        " --min-age {params.min_age}"
+        " --max-age {params.max_age}"
+        " --threads {threads}"
+        " --log {log:q}"
+
+
+rule external_arrays:
+    input:
+        images=get_external_dir,
+        split=rules.external_labels.output.labels,
+    output:
+        EXT_ARRAY,
+    log:
+        "logs/external/{name}_arrays.log",
+    localrule: True
+    shadow:
+        SHADOW
+    conda:
+        ENV
+    threads: 2
+    params:
+        size=config["image_size"],
+        interpolation=config["preprocess"]["interpolation"],
+    shell:
+        "python -m workflow_scripts.preprocess"
+        " --images {input.images:q}"
+        " --split {input.split:q}"
+        " --out {output:q}"
+        " --size {params.size}"
+        " --interpolation {params.interpolation}"
+        " --workers {threads}"
+        " --log {log:q}"

@@ -1,0 +1,131 @@
+"""One test per one-line bug that the suite once let through (issue 13): each fails on that bug."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from workflow_scripts.comparison import comparison
+from workflow_scripts.evaluate import compute_metrics
+from workflow_scripts.labels import build_labels
+from workflow_scripts.preprocess import load_image, preprocess
+from workflow_scripts.report import reading
+from workflow_scripts.splits import allocate, make_splits, strata
+
+BINS = [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 117]
+
+
+def test_dedup_keeps_the_first_copy_by_path_and_names_it(tmp_path, synth_dir):
+    src = sorted(synth_dir.glob("*_*_*_*.jpg.chip.jpg"))[0]
+    first, second = "25_0_0_20170101000000001.jpg.chip.jpg", "25_0_0_20170101000000002.jpg.chip.jpg"
+    shutil.copy(src, tmp_path / second)
+    shutil.copy(src, tmp_path / first)
+    labels, rejected = build_labels(tmp_path)
+    assert labels["path"].tolist() == [first]
+    assert rejected.set_index("path")["reason"].to_dict() == {second: f"byte-identical duplicate of {first}"}
+
+
+@pytest.fixture(scope="module")
+def people():
+    rng = np.random.default_rng(0)
+    n = 3000
+    return pd.DataFrame(
+        {
+            "path": [f"{i:05d}.jpg" for i in range(n)],
+            "age": np.clip(rng.gamma(3, 11, n).astype(int) + 1, 1, 116),
+            "gender": (rng.random(n) < 0.45).astype(int),
+            "race": rng.integers(0, 5, n),
+            "datetime": ["20170101000000000"] * n,
+        }
+    )
+
+
+def test_a_set_test_size_draws_a_disjoint_stratified_test_split(people):
+    parts = make_splits(people, 1000, 0.2, 600, BINS, seed=3)
+    sets = {k: set(v["path"]) for k, v in parts.items()}
+    assert len(sets["test"]) == 600
+    assert not (sets["test"] & sets["train"] or sets["test"] & sets["val"] or sets["train"] & sets["val"])
+    whole = strata(people, BINS).value_counts(normalize=True)
+    share = strata(parts["test"], BINS).value_counts(normalize=True).reindex(whole.index, fill_value=0)
+    assert (share - whole).abs().max() <= 1 / 600 + 1e-9
+
+
+def test_allocate_is_proportional_with_largest_remainders_and_ties_by_key():
+    # quotas 2.5, 1.5, 1.0: floors 2, 1, 1; the one left goes to the largest remainder, a tie of a and b
+    # broken by the key
+    assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 5).to_dict() == {"a": 3, "b": 1, "c": 1}
+    assert allocate(pd.Series({"b": 5, "a": 3, "c": 2}), 5).to_dict() == {"b": 2, "a": 2, "c": 1}
+    # quotas 1.4 and 3.6: the remainder 0.6 wins over 0.4
+    assert allocate(pd.Series({"a": 7, "b": 18}), 5).to_dict() == {"a": 1, "b": 4}
+    assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 10).to_dict() == {"a": 5, "b": 3, "c": 2}
+    assert allocate(pd.Series({"a": 5, "b": 3}), 0).to_dict() == {"a": 0, "b": 0}
+
+
+def test_pool_workers_fill_every_chunk_like_one_process(tmp_path, synth_dir):
+    labels, _ = build_labels(synth_dir)
+    labels = pd.concat([labels] * 3, ignore_index=True)  # 180 rows: three chunks of 64, so the pool runs
+    labels.to_csv(tmp_path / "split.csv", index=False)
+    preprocess(synth_dir, tmp_path / "split.csv", tmp_path / "one.npy", 32, workers=1)
+    preprocess(synth_dir, tmp_path / "split.csv", tmp_path / "two.npy", 32, workers=2)
+    one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
+    assert np.array_equal(one, two)
+    assert all(one[i].any() for i in range(len(one)))  # no chunk left as zeros
+
+
+def test_interpolation_key_changes_the_pixels_as_pillow_does(tmp_path):
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    near = load_image(tmp_path / "a.png", 64, "nearest")
+    bil = load_image(tmp_path / "a.png", 64, "bilinear")
+    ref = np.asarray(Image.open(tmp_path / "a.png").resize((64, 64), Image.Resampling.NEAREST))
+    assert np.array_equal(near, ref) and not np.array_equal(near, bil)
+
+
+def test_confusion_matrix_rows_are_true_labels_and_bins_are_left_closed():
+    pred = pd.DataFrame(
+        {
+            "age": [10, 29, 30, 9, 50],  # 10 and 30 sit on bin edges
+            "gender": [0, 0, 0, 1, 1],
+            "race": [0, 0, 0, 0, 0],
+            "pred_age": [11.0, 29.0, 33.0, 9.0, 50.0],
+            "gender_prob": [0.9, 0.8, 0.1, 0.7, 0.6],  # true male predicted female twice; females right
+        }
+    )
+    m = compute_metrics(pred, pd.DataFrame({"age": [30], "gender": [0]}), [0, 10, 30, 117])
+    assert m["confusion"]["matrix"] == [[1, 2], [0, 2]]  # [true male: pred m, pred f], [true female: ...]
+    assert m["by_age_bin"]["0-9"]["n"] == 1 and m["by_age_bin"]["10-29"]["n"] == 2
+    assert m["by_age_bin"]["30-116"] == {"n": 2, "age_mae": 1.5, "gender_accuracy": 1.0}
+
+
+def test_predictions_are_scored_raw_not_clipped_to_the_age_range():
+    pred = pd.DataFrame(
+        {"age": [2, 100], "gender": [0, 1], "race": [0, 0], "pred_age": [-4.0, 130.0], "gender_prob": [0, 1]}
+    )
+    m = compute_metrics(pred, pd.DataFrame({"age": [50], "gender": [0]}), [0, 117])
+    assert m["age_mae"] == pytest.approx((6 + 30) / 2)
+
+
+def _run(model, val, test):
+    base_val = {"mean_age": 33.0, "age_mae": 15.0, "majority_gender": "male", "gender_accuracy": 0.52}
+    base_test = {"mean_age": 33.0, "age_mae": 16.0, "majority_gender": "male", "gender_accuracy": 0.51}
+    info = {"trainable_params": 10, "epochs_run": 3, "best_epoch": 2, "train_time_s": 1.0}
+    return {
+        "model": model,
+        "seed": 1,
+        "info": info,
+        "val": {"gender_accuracy": val[0], "age_mae": val[1], "baselines": base_val},
+        "test": {"gender_accuracy": test[0], "age_mae": test[1], "baselines": base_test},
+    }
+
+
+def test_baseline_row_takes_each_split_from_its_own_metrics_and_test_winner_is_the_lower_mae():
+    # B wins on validation MAE, A on test MAE: a reading that used max, or val for test, would say B
+    t = comparison([_run("A", (0.9, 7.0), (0.8, 6.0)), _run("B", (0.95, 6.5), (0.85, 8.0))], {})
+    base = t.set_index("model").loc["baseline"]
+    assert (base["val_age_mae"], base["test_age_mae"]) == (15.0, 16.0)
+    assert (base["val_gender_accuracy"], base["test_gender_accuracy"]) == (0.52, 0.51)
+    text = " ".join(reading(t, {}))
+    assert "Best test age MAE: Model A" in text and "Best validation age MAE: Model B" in text
+    assert "Best test gender accuracy: Model B" in text

@@ -1,0 +1,137 @@
+"""Sentences that say how sure each number is: the test headline, the study's values against our
+intervals, A against B, the optimism of validation, calibration, gaps between groups, other test sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+NAMES = {"gender_accuracy": "gender accuracy", "age_mae": "age MAE"}
+
+
+def fmt(metric: str, v: float, signed: bool = False) -> str:
+    if "accuracy" in metric:
+        return f"{100 * v:+.1f} pp" if signed else f"{100 * v:.1f}%"
+    return f"{v:+.2f}" if signed else f"{v:.2f}"
+
+
+def fmt_interval(metric: str, lo: float, hi: float) -> str:
+    scale = 100 if "accuracy" in metric else 1
+    return f"[{scale * lo:.1f}, {scale * hi:.1f}]"
+
+
+def _with_ci(metrics: dict[str, Any], metric: str) -> str:
+    ci = metrics.get("ci", {}).get(metric)
+    text = fmt(metric, metrics[metric])
+    return f"{text} {fmt_interval(metric, *ci)}" if ci else text
+
+
+def headline(test: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per model: its test numbers with their intervals (the honest numbers)."""
+    out = []
+    for model, m in test.items():
+        conf = m.get("ci", {}).get("confidence")
+        out.append(
+            f"Model {model} on {m['n']} unseen test images: gender accuracy "
+            f"{_with_ci(m, 'gender_accuracy')}, age MAE {_with_ci(m, 'age_mae')} years"
+            + (f" ({100 * conf:.0f}% bootstrap intervals)." if conf else ".")
+        )
+    return out
+
+
+def study_inside(table: pd.DataFrame) -> list[str]:
+    """Per model and metric: is the study's validation value inside our validation interval?"""
+    out = []
+    for _, row in table[table["model"] != "baseline"].iterrows():
+        for metric in ("gender_accuracy", "age_mae"):
+            pub, lo, hi = (row.get(f"published_val_{metric}"), row.get(f"val_{metric}_low"),
+                           row.get(f"val_{metric}_high"))  # fmt: skip
+            if pub is None or pd.isna(pub) or lo is None or pd.isna(lo):
+                continue
+            where = fmt_interval(metric, lo, hi)
+            if lo <= pub <= hi:
+                verdict = f"lies inside our interval {where}"
+            else:
+                off = pub - hi if pub > hi else pub - lo
+                side = "above" if pub > hi else "below"
+                verdict = f"lies outside our interval {where}, {fmt(metric, abs(off))} {side} it"
+            out.append(
+                f"Model {row['model']}, validation {NAMES[metric]}: the study's {fmt(metric, pub)} {verdict}."
+            )
+    return out
+
+
+def model_difference(diff: dict[str, Any]) -> list[str]:
+    """A vs B on the same test images, in words."""
+    if not diff:
+        return []
+    conf = 100 * diff["confidence"]
+    out = []
+    for metric, better_if_negative in (("age_mae", True), ("gender_accuracy", False)):
+        d = diff[metric]
+        span = fmt_interval(metric, d["low"], d["high"])
+        if d["low"] <= 0 <= d["high"]:
+            verdict = "the data cannot tell which model is better"
+        else:
+            a_better = (d["difference"] < 0) == better_if_negative
+            verdict = f"Model {'A' if a_better else 'B'} is better"
+        out.append(
+            f"{NAMES[metric].capitalize()}, A minus B on the same {diff['n']} test images: "
+            f"{fmt(metric, d['difference'], signed=True)}, {conf:.0f}% paired interval {span}: {verdict}."
+        )
+    return out
+
+
+def optimism(table: pd.DataFrame) -> list[str]:
+    out = []
+    for _, row in table[table["model"] != "baseline"].iterrows():
+        out.append(
+            f"Model {row['model']}: validation minus test gender accuracy "
+            f"{fmt('gender_accuracy', row['optimism_gender_accuracy'], True)}, age MAE "
+            f"{fmt('age_mae', row['optimism_age_mae'], True)} years."
+        )
+    return out
+
+
+def calibration(test: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for model, m in test.items():
+        cal = m.get("calibration")
+        if cal:
+            out.append(
+                f"Model {model}: expected calibration error of p(female) {cal['ece']:.3f} over {cal['bins']} "
+                "bins (0 = the predicted probabilities match the observed shares)."
+            )
+    return out
+
+
+def gaps(test: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for model, m in test.items():
+        for key, gap in m.get("gaps", {}).items():
+            grouping, metric = key.split("_", 2)[1], key.split("_", 2)[2]
+            what = {"race": "races", "gender": "genders"}[grouping]
+            span = fmt_interval(metric, gap["low"], gap["high"])
+            verdict = "a gap" if gap["is_gap"] else "its interval includes 0: not called a gap"
+            out.append(
+                f"Model {model}, {NAMES[metric]} between {what}: largest difference "
+                f"{fmt(metric, gap['gap'])} ({gap['high_group']} vs {gap['low_group']}), "
+                f"simultaneous {100 * gap['confidence']:.1f}% interval {span}: {verdict}."
+            )
+    return out
+
+
+def external(sets: dict[str, dict[str, dict[str, Any]]], test: dict[str, dict[str, Any]]) -> list[str]:
+    """Per other test set and model: its numbers beside the model's own test numbers."""
+    out = []
+    for name, by_model in sets.items():
+        for model, m in by_model.items():
+            own = test.get(model, {})
+            out.append(
+                f"Set {name}, Model {model} on {m['n']} images: gender accuracy "
+                f"{_with_ci(m, 'gender_accuracy')} "
+                f"(own test {fmt('gender_accuracy', own.get('gender_accuracy', float('nan')))}), age MAE "
+                f"{_with_ci(m, 'age_mae')} (own test {fmt('age_mae', own.get('age_mae', float('nan')))})."
+            )
+    return out
