@@ -40,6 +40,7 @@ def test_shipped_configs_are_valid_and_defaults_are_the_studys():
         check_config({"image_size": 8}, ROOT / "config" / "schema.yaml")
 
 
+@pytest.mark.cli
 def test_snakemake_refuses_a_bad_config_naming_the_key(tmp_path):
     (tmp_path / "bad.yaml").write_text("dataset:\n  mirorr: https://example.org\n")
     proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
@@ -47,6 +48,7 @@ def test_snakemake_refuses_a_bad_config_naming_the_key(tmp_path):
     assert "`dataset.mirorr` is unknown" in proc.stdout + proc.stderr
 
 
+@pytest.mark.cli
 def test_nested_config_from_the_command_line_is_read_as_its_type(tmp_path):
     config = {"train": {"epochs": "3", "require_gpu": "true", "deterministic": "null"}, "seed": "x1"}
     from workflow_scripts.configcheck import coerce_strings

@@ -93,4 +93,5 @@ def test_external_sets_are_evaluated_through_snakemake_with_intervals(tmp_path):
     train = np.load(tmp_path / "results/data/arrays/train_images.npy").astype(float)
     other = np.load(tmp_path / "results/external/shifted/images.npy").astype(float)
     assert abs(train.mean(axis=(0, 1, 2)) - other.mean(axis=(0, 1, 2))).max() > 10
-    assert Image.open(sorted((tmp_path / "results/external/shifted/images").iterdir())[0]).size == (200, 200)
+    first = sorted((tmp_path / "results/external/shifted/images").glob("*.jpg"))[0]
+    assert Image.open(first).size == (200, 200)

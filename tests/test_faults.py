@@ -48,6 +48,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mnt)], check=True)
 
 
+@pytest.mark.cli
 def test_a_full_disk_is_a_clear_error_with_the_bytes_needed_and_free(faces, small_disk):
     with pytest.raises(NoSpaceError, match=r"needs 29\.5 MB, [\d.]+ MB are free") as err:
         preprocess(faces / "img", faces / "split.csv", small_disk / "train_images.npy", 128)
@@ -83,6 +84,7 @@ def _kill_at(cmd, delay, **kw):
         return True
 
 
+@pytest.mark.cli
 def test_preprocess_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(faces, tmp_path):
     reference = tmp_path / "ref" / "x.npy"
     preprocess(faces / "img", faces / "split.csv", reference, 96, workers=2)
@@ -171,8 +173,9 @@ def test_train_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(t
     got = pd.read_csv(out / "history.csv").drop(columns="epoch_time_s")
     want = pd.read_csv(ref / "history.csv").drop(columns="epoch_time_s")
     pd.testing.assert_frame_equal(got, want, check_exact=True)
-    assert want["lr"].nunique() > (2 if model == "B" else 1)  # the scheduler acted: its state mattered
-    if model == "B":
+    if model == "A":
+        assert want["lr"].nunique() > 1  # the scheduler acted, so its replayed state mattered
+    else:  # the resumed run crossed the unfreezing with each epoch in its own phase
         assert want["phase"].tolist() == ["frozen"] * 3 + ["unfrozen"] * 5
     for a, b in zip(_weights(out / "model.keras"), _weights(ref / "model.keras"), strict=True):
         assert np.array_equal(a, b)

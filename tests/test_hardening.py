@@ -26,6 +26,7 @@ def _local_dir_config(tmp_path, images):
     return ("--configfile", str(cfg))
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_an_image_truncated_in_place_reruns_labels_and_is_rejected(tmp_path):
     images = tmp_path / "UTKFace"
@@ -105,6 +106,7 @@ def _archive_case(tmp_path, kind):
     return path
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("kind", ["truncated", "empty"])
 def test_a_bad_archive_fails_in_one_line_naming_the_archive_and_the_key(tmp_path, kind):
     archive = _archive_case(tmp_path, kind)
@@ -126,6 +128,7 @@ def test_a_zip_renamed_tar_gz_is_read_by_its_content(tmp_path):
     assert extract(archive, tmp_path / "out") == 12
 
 
+@pytest.mark.cli
 def test_a_yaml_error_in_a_config_file_names_the_file_and_line(tmp_path):
     cfg = tmp_path / "broken.yaml"
     cfg.write_text("seed: 3\nsplit:\n  train_val_size: [1, 2\n")
@@ -143,6 +146,7 @@ def test_a_yaml_error_in_a_config_file_names_the_file_and_line(tmp_path):
     assert good.returncode == 0 and "valid" in good.stdout
 
 
+@pytest.mark.cli
 def test_a_missing_local_archive_is_refused_naming_the_key_not_downloaded(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("dataset: {local_archive: resources/UTKFace.tar.gz}\n")
@@ -152,6 +156,7 @@ def test_a_missing_local_archive_is_refused_naming_the_key_not_downloaded(tmp_pa
     assert "download_archive" not in proc.stdout
 
 
+@pytest.mark.cli
 def test_a_failing_rule_shows_its_own_message_on_the_terminal(tmp_path):
     empty = tmp_path / "nothing_usable"
     empty.mkdir()

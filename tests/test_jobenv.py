@@ -4,11 +4,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from workflow_scripts.jobenv import prepare_job_environment
 
 
+@pytest.mark.cli
 def test_a_job_shell_finds_our_python_and_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")

@@ -84,6 +84,7 @@ def test_fit_diagnosis(loss, val, verdict):
     assert verdict in fit_diagnosis(pd.DataFrame({"loss": loss, "val_loss": val}))
 
 
+@pytest.mark.cli
 def test_seeds_run_each_model_once_per_seed(tmp_path):
     (tmp_path / "seeds.yaml").write_text("seeds: [1, 2, 3]\n")
     configs = (str(ROOT / "config/demo.yaml"), str(tmp_path / "seeds.yaml"))

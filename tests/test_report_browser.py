@@ -46,7 +46,9 @@ def test_report_opens_cleanly_at_desktop_and_phone_width(browser, demo_run, widt
     images = browser.execute_script(
         "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])"
     )
-    assert len(images) == 8
+    from workflow_scripts.figure_names import report_figures
+
+    assert len(images) == len(report_figures(["A", "B"]))  # every figure of the one list, decoded
     assert all(done and w > 0 for _, done, w in images), images
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == []
@@ -88,6 +90,9 @@ def test_table_in_the_rendered_page_equals_metrics_json(browser, demo_run):
                 )
                 assert float(cell.get_attribute("data-value")) == pytest.approx(m[key])
                 shown = f"{100 * m[key]:.1f}%" if "accuracy" in key else f"{m[key]:.2f}"
-                assert cell.text == shown
+                scale = 100 if "accuracy" in key else 1
+                lo, hi = (scale * v for v in m["ci"][key])
+                # the value, and under it its bootstrap interval as metrics.json has it
+                assert cell.text.splitlines() == [shown, f"[{lo:.1f}, {hi:.1f}]"]
     banner = browser.find_element(By.CSS_SELECTOR, ".banner").text
     assert "Synthetic demo" in banner

@@ -107,11 +107,12 @@ def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
     assert (tmp_path / "results/report/index.html").exists()
     for m in "AB":
         assert (tmp_path / f"results/eval/{m}/seed_7/test/metrics.json").exists()
-    jobs = _new_jobs(before, 6)
+    jobs = _new_jobs(before, 8)
     train = [j for j in jobs if "train" in j["comment"]]
     other = [j for j in jobs if "train" not in j["comment"]]
     assert len(train) == 2 and all("gres/gpu=1" in j["tres"] for j in train), jobs
-    assert len(other) == 4 and all("evaluate" in j["comment"] and "gpu" not in j["tres"] for j in other), jobs
+    # evaluate: 2 models x (val, test and the demo's other test set)
+    assert len(other) == 6 and all("evaluate" in j["comment"] and "gpu" not in j["tres"] for j in other), jobs
     assert all(j["state"] == "COMPLETED" for j in jobs)
     # the data and report steps ran on the submit host, not as jobs
     assert not [j for j in jobs if any(r in j["comment"] for r in ("labels", "preprocess", "html_report"))]

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from workflow_scripts.step import split_log_arg
@@ -21,6 +22,7 @@ def _job(tmp_path, *args):
     )  # fmt: skip
 
 
+@pytest.mark.cli
 def test_an_error_reaches_the_terminal_and_the_log(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = _job(tmp_path, "--images", str(tmp_path / "empty"), "--labels", str(tmp_path / "l.csv"),
@@ -31,6 +33,7 @@ def test_an_error_reaches_the_terminal_and_the_log(tmp_path):
     assert "no usable UTKFace image found" in (tmp_path / "logs/x.log").read_text()
 
 
+@pytest.mark.cli
 def test_a_crash_names_the_exception_on_the_terminal_with_the_traceback_in_the_log(tmp_path):
     (tmp_path / "img").mkdir()
     # a folder where the labels CSV should go: an unexpected OSError deep inside
@@ -46,6 +49,7 @@ def test_a_crash_names_the_exception_on_the_terminal_with_the_traceback_in_the_l
     assert "Traceback" in log and "images labelled" not in log
 
 
+@pytest.mark.cli
 def test_without_log_output_stays_on_the_terminal(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "workflow_scripts.labels", "--images", str(tmp_path / "nope"),

@@ -4,6 +4,7 @@ import socket
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import ROOT, snakemake
 
 TARGETS = [f"results/data/arrays/{s}_images.npy" for s in ("train", "val", "test")]
@@ -12,6 +13,7 @@ TARGETS = [f"results/data/arrays/{s}_images.npy" for s in ("train", "val", "test
 SMALL = "synthetic: {n_images: 300}\nsplit: {train_val_size: 200}\n"
 
 
+@pytest.mark.cli
 def test_data_half_on_the_demo_config(tmp_path):
     (tmp_path / "small.yaml").write_text(SMALL)
     args = ("--configfile", str(ROOT / "config/demo.yaml"), str(tmp_path / "small.yaml"))
@@ -34,6 +36,7 @@ def test_data_half_on_the_demo_config(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+@pytest.mark.cli
 def test_offline_download_fails_naming_the_local_archive_key(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

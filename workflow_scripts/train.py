@@ -83,8 +83,11 @@ def _runtime(cfg: dict[str, Any], seed: int, threads: int | None, require_gpu: b
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
+            log.warning("TensorFlow is already initialised: its thread counts stay as they are")
     mixed = bool(gpus) and cfg["train"]["mixed_precision"]
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -133,6 +136,9 @@ def _run_phases(net, plan, mcfg, strategy, resume: Path, checkpoint, inputs) -> 
                 phase["lr"],
                 models.trainable_params(net),
             )
+            # Keras' BackupAndRestore leaves the epoch it restored on the model and fit() reads it on every
+            # later call: cleared, so the next phase starts at its own first epoch, not at a restored one
+            net._initial_epoch = None
             net.fit(
                 inputs.train,
                 validation_data=inputs.val,
