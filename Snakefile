@@ -31,6 +31,7 @@ include: "rules/train.smk"
 include: "rules/external.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/use.smk"
 
 
 report: "report/workflow.rst"
@@ -44,3 +45,4 @@ rule all:
         eval_targets(),
         rules.comparison.output.csv,
         rules.html_report.output,
+        use_targets(),

@@ -2,6 +2,7 @@
 # The two commands of the README, each doing its own set-up on a fresh machine:
 #   ./run.sh demo   install into .venv if needed, run the synthetic demo end to end (report included)
 #   ./run.sh test   install into .venv (and, as root, the Debian packages the tests use), run the tests
+#   ./run.sh install  only the install (EXTRAS=dev,mutation adds the mutation-testing tool)
 # Extra arguments go to snakemake (demo) or pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +11,8 @@ PY=${PYTHON:-python3}
 
 install() {
     local stamp="$VENV/.installed" want
-    want=$(cat pyproject.toml | sha1sum | cut -d' ' -f1)
+    local extras=${EXTRAS:-dev}
+    want=$( (cat pyproject.toml; echo "$extras") | sha1sum | cut -d' ' -f1)
     if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
     echo "==> installing the workflow into $VENV (first run only, about 2 minutes)"
     "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
@@ -18,7 +20,7 @@ install() {
     [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
     local log="$VENV/install.log"
     # pip's and setuptools' chatter goes to a log, shown only if the install fails
-    if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e '.[dev]'; } \
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e ".[$extras]"; } \
         >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "ERROR: installing into $VENV failed; full log: $log" >&2
@@ -30,6 +32,9 @@ install() {
 cmd=${1:-}
 shift || true
 case "$cmd" in
+install)
+    install
+    ;;
 demo)
     install
     export PATH="$PWD/$VENV/bin:$PATH"
@@ -48,7 +53,7 @@ test)
     exit $rc
     ;;
 *)
-    echo "usage: ./run.sh demo|test [args...]" >&2
+    echo "usage: ./run.sh demo|test|install [args...]" >&2
     exit 2
     ;;
 esac

@@ -57,6 +57,12 @@ EXT_LABELS = "results/external/{name}/labels.csv"
 EXT_REJECTED = "results/external/{name}/labels_rejected.csv"
 EXT_ARRAY = "results/external/{name}/images.npy"
 MODEL_DIFFERENCE = "results/model_difference.json"
+PREDICT_DIR = "results/predict/{model}_seed_{seed}"
+PREDICT_CSV = f"{PREDICT_DIR}/predictions.csv"
+PREDICT_ANNOTATED = f"{PREDICT_DIR}/annotated"
+PREDICT_GALLERY = f"{PREDICT_DIR}/index.html"
+EXPORT_DIR = "results/export/{model}_seed_{seed}"
+MODEL_CARD_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "model_card.md.j2")
 VGG_WEIGHTS = os.path.join(
     "resources", os.path.basename(config["model_b"]["weights_url"])
 )
@@ -148,6 +154,14 @@ def get_eval_labels(wildcards):
     return split_file(wildcards.split)
 
 
+def get_predict_fingerprint():
+    """New, removed or replaced photos in a user's `predict.input` rerun the predictions."""
+    folder = config["predict"]["input"]
+    if not folder or config["predict"]["scenes"]:
+        return "drawn by demo_scenes"
+    return fingerprint(folder)
+
+
 def get_vgg_weights(wildcards):
     """Model B's base weights as an input file ([] for Model A and for random init)."""
     w = config["model_b"]["weights"]
@@ -196,6 +210,16 @@ def data_targets():
 
 def model_targets():
     return per_run(MODEL)
+
+
+def use_targets():
+    """Predictions on `predict.input` and the exports, for each model's first seed, when configured."""
+    out = []
+    if config["predict"]["input"]:
+        out += expand(PREDICT_GALLERY, model=MODELS, seed=SEED0)
+    if config["export"]["formats"]:
+        out += expand(EXPORT_DIR, model=MODELS, seed=SEED0)
+    return out
 
 
 def eval_targets():

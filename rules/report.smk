@@ -128,6 +128,11 @@ rule html_report:
             METRICS, model=MODELS, seed=SEED0, split=["test", *EXTERNAL_SPLITS]
         ),
         difference=rules.comparison.output.difference,
+        galleries=(
+            expand(PREDICT_GALLERY, model=MODELS, seed=SEED0)
+            if config["predict"]["input"]
+            else []
+        ),
         figures=expand(FIGURE_PNG, figure=FIGURE_NAMES),
         labels=rules.labels.output.labels,
         rejected=rules.labels.output.rejected,
@@ -158,6 +163,7 @@ rule html_report:
         " --histories {input.histories:q}"
         " --metrics {input.metrics:q}"
         " --difference {input.difference:q}"
+        " --galleries {input.galleries:q}"
         " --figures {input.figures:q}"
         " --labels {input.labels:q}"
         " --rejected {input.rejected:q}"

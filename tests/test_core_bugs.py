@@ -12,9 +12,6 @@ from workflow_scripts.evaluate import compute_metrics
 from workflow_scripts.labels import build_labels
 from workflow_scripts.preprocess import load_image, preprocess
 from workflow_scripts.report import reading
-from workflow_scripts.splits import allocate, make_splits, strata
-
-BINS = [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 117]
 
 
 def test_dedup_keeps_the_first_copy_by_path_and_names_it(tmp_path, synth_dir):
@@ -25,42 +22,6 @@ def test_dedup_keeps_the_first_copy_by_path_and_names_it(tmp_path, synth_dir):
     labels, rejected = build_labels(tmp_path)
     assert labels["path"].tolist() == [first]
     assert rejected.set_index("path")["reason"].to_dict() == {second: f"byte-identical duplicate of {first}"}
-
-
-@pytest.fixture(scope="module")
-def people():
-    rng = np.random.default_rng(0)
-    n = 3000
-    return pd.DataFrame(
-        {
-            "path": [f"{i:05d}.jpg" for i in range(n)],
-            "age": np.clip(rng.gamma(3, 11, n).astype(int) + 1, 1, 116),
-            "gender": (rng.random(n) < 0.45).astype(int),
-            "race": rng.integers(0, 5, n),
-            "datetime": ["20170101000000000"] * n,
-        }
-    )
-
-
-def test_a_set_test_size_draws_a_disjoint_stratified_test_split(people):
-    parts = make_splits(people, 1000, 0.2, 600, BINS, seed=3)
-    sets = {k: set(v["path"]) for k, v in parts.items()}
-    assert len(sets["test"]) == 600
-    assert not (sets["test"] & sets["train"] or sets["test"] & sets["val"] or sets["train"] & sets["val"])
-    whole = strata(people, BINS).value_counts(normalize=True)
-    share = strata(parts["test"], BINS).value_counts(normalize=True).reindex(whole.index, fill_value=0)
-    assert (share - whole).abs().max() <= 1 / 600 + 1e-9
-
-
-def test_allocate_is_proportional_with_largest_remainders_and_ties_by_key():
-    # quotas 2.5, 1.5, 1.0: floors 2, 1, 1; the one left goes to the largest remainder, a tie of a and b
-    # broken by the key
-    assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 5).to_dict() == {"a": 3, "b": 1, "c": 1}
-    assert allocate(pd.Series({"b": 5, "a": 3, "c": 2}), 5).to_dict() == {"b": 2, "a": 2, "c": 1}
-    # quotas 1.4 and 3.6: the remainder 0.6 wins over 0.4
-    assert allocate(pd.Series({"a": 7, "b": 18}), 5).to_dict() == {"a": 1, "b": 4}
-    assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 10).to_dict() == {"a": 5, "b": 3, "c": 2}
-    assert allocate(pd.Series({"a": 5, "b": 3}), 0).to_dict() == {"a": 0, "b": 0}
 
 
 def test_pool_workers_fill_every_chunk_like_one_process(tmp_path, synth_dir):

@@ -144,11 +144,12 @@ def test_jobs_use_the_python_running_snakemake_not_the_first_on_path(tmp_path):
 
 
 def test_no_script_builds_a_results_path():
+    # cli.py is the user's `utkface` command, not a job: `--model A` looks in ./results like a user would
     offenders = [
         p.name
         for p in (ROOT / "workflow_scripts").glob("*.py")
         for line in p.read_text().splitlines()
-        if "results/" in line or '"results"' in line
+        if ("results/" in line or '"results"' in line) and p.name != "cli.py"
     ]
     assert offenders == []
 

@@ -95,3 +95,25 @@ def test_snakemake_report_html_and_zip_hold_every_annotated_file(demo_run, tmp_p
     for f in annotated:
         assert f in html, f
         assert any(n.endswith(f) for n in names), f
+
+
+def test_the_demo_exports_both_models_with_parity_and_a_model_card(demo_run):
+    for model in "AB":
+        out = demo_run / f"results/export/{model}_seed_7"
+        parity = json.loads((out / "parity.json").read_text())
+        assert set(parity) == {"keras", "savedmodel", "onnx", "tflite"}
+        assert all(r["ok"] for r in parity.values())
+        card = (out / "MODEL_CARD.md").read_text()
+        test = _metrics(demo_run, model, "test")
+        assert f"{100 * test['gender_accuracy']:.1f}%" in card and "non-commercial research" in card
+        assert "Synthetic demo model" in card and "{{" not in card
+
+
+def test_the_demo_predicts_its_scenes_and_the_report_links_the_galleries(demo_run):
+    truth = json.loads((demo_run / "results/scenes/scenes.json").read_text())
+    for model in "AB":
+        table = pd.read_csv(demo_run / f"results/predict/{model}_seed_7/predictions.csv")
+        assert (table["status"] == "ok").sum() == sum(len(s["boxes"]) for s in truth)
+        assert (demo_run / f"results/predict/{model}_seed_7/index.html").exists()
+    report = (demo_run / "results/report/index.html").read_text()
+    assert 'href="../predict/A_seed_7/index.html"' in report

@@ -11,7 +11,13 @@ import yaml
 from conftest import ROOT
 
 # import name -> distribution name, where they differ
-DIST = {"PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn"}
+DIST = {
+    "PIL": "pillow",
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+    "ai_edge_litert": "ai-edge-litert",
+    "skimage": "scikit-image",
+}
 ENVS = ["workflow.yaml", "workflow-gpu.yaml"]
 
 

@@ -128,32 +128,36 @@ def test_a_zip_renamed_tar_gz_is_read_by_its_content(tmp_path):
     assert extract(archive, tmp_path / "out") == 12
 
 
-@pytest.mark.cli
-def test_a_yaml_error_in_a_config_file_names_the_file_and_line(tmp_path):
-    cfg = tmp_path / "broken.yaml"
-    cfg.write_text("seed: 3\nsplit:\n  train_val_size: [1, 2\n")
+def _dry_run_fails(tmp_path, config_text):
+    """A dry run with a config file holding `config_text`, which must fail: (the file, its output)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config_text)
     proc = snakemake(tmp_path, "-n", "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
+    return cfg, proc.stdout + proc.stderr
+
+
+@pytest.mark.cli
+def test_a_yaml_error_in_a_config_file_names_the_file_and_line(tmp_path):
+    cfg, _ = _dry_run_fails(tmp_path, "seed: 3\nsplit:\n  train_val_size: [1, 2\n")
     # Snakemake reads --configfile before our Snakefile runs and names neither file nor line; our
     # checker, which the message's README section points to, does
-    check = subprocess.run([sys.executable, "-m", "workflow_scripts.configcheck", str(cfg)],
-                           cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    def configcheck(path):
+        cmd = [sys.executable, "-m", "workflow_scripts.configcheck", str(path)]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+    check = configcheck(cfg)
     assert check.returncode == 1
     assert f"ERROR: {cfg}, line 4, column 1: not valid YAML" in check.stderr
-    demo = str(ROOT / "config/demo.yaml")
-    good = subprocess.run([sys.executable, "-m", "workflow_scripts.configcheck", demo],
-                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    good = configcheck(ROOT / "config/demo.yaml")
     assert good.returncode == 0 and "valid" in good.stdout
 
 
 @pytest.mark.cli
 def test_a_missing_local_archive_is_refused_naming_the_key_not_downloaded(tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("dataset: {local_archive: resources/UTKFace.tar.gz}\n")
-    proc = snakemake(tmp_path, "-n", "--configfile", str(cfg), check=False)
-    assert proc.returncode != 0
-    assert "config key `dataset.local_archive`: no file resources/UTKFace.tar.gz" in proc.stdout + proc.stderr
-    assert "download_archive" not in proc.stdout
+    _, out = _dry_run_fails(tmp_path, "dataset: {local_archive: resources/UTKFace.tar.gz}\n")
+    assert "config key `dataset.local_archive`: no file resources/UTKFace.tar.gz" in out
+    assert "rule download_archive" not in out
 
 
 @pytest.mark.cli

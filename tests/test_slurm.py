@@ -21,6 +21,8 @@ synthetic: {n_images: 300}
 split: {train_val_size: 200}
 model_a: {epochs: 2, batch_size: 16}
 model_b: {epochs: 2, frozen_epochs: 1, batch_size: 16}
+predict: {input: null, scenes: 0}
+export: {formats: []}
 """
 
 

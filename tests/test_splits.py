@@ -93,3 +93,24 @@ def test_errors_name_the_config_key(labels, kwargs, key):
     args = {"train_val_size": 1000, "val_fraction": 0.2, "test_size": None, "age_bins": BINS, "seed": 0}
     with pytest.raises(SplitError, match=key.replace(".", r"\.")):
         make_splits(labels, **{**args, **kwargs})
+
+
+def test_a_set_test_size_draws_a_disjoint_stratified_test_split(labels):
+    parts = make_splits(labels, 1000, 0.2, 600, BINS, seed=3)
+    sets = {k: set(v["path"]) for k, v in parts.items()}
+    assert len(sets["test"]) == 600
+    assert not (sets["test"] & sets["train"] or sets["test"] & sets["val"] or sets["train"] & sets["val"])
+    whole = strata(labels, BINS).value_counts(normalize=True)
+    share = strata(parts["test"], BINS).value_counts(normalize=True).reindex(whole.index, fill_value=0)
+    assert (share - whole).abs().max() <= 1 / 600 + 1e-9
+
+
+def test_allocate_is_proportional_with_largest_remainders_and_ties_by_key():
+    # quotas 2.5, 1.5, 1.0: floors 2, 1, 1; the one left goes to the largest remainder, a tie of a and b
+    # broken by the key
+    assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 5).to_dict() == {"a": 3, "b": 1, "c": 1}
+    assert allocate(pd.Series({"b": 5, "a": 3, "c": 2}), 5).to_dict() == {"b": 2, "a": 2, "c": 1}
+    # quotas 1.4 and 3.6: the remainder 0.6 wins over 0.4
+    assert allocate(pd.Series({"a": 7, "b": 18}), 5).to_dict() == {"a": 1, "b": 4}
+    assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 10).to_dict() == {"a": 5, "b": 3, "c": 2}
+    assert allocate(pd.Series({"a": 5, "b": 3}), 0).to_dict() == {"a": 0, "b": 0}

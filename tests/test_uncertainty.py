@@ -93,3 +93,23 @@ def test_largest_gap_is_called_a_gap_only_when_its_interval_excludes_zero():
     false = sum(largest_gap(x, labels, n_boot=400, seed=t)["is_gap"] for t, x in enumerate(noise))
     assert false <= 12
     assert largest_gap(err, pd.Series(["a"] * n)) is None
+
+
+def test_verdicts_say_inside_outside_and_who_is_better_in_words():
+    from workflow_scripts import verdicts
+
+    table = pd.DataFrame(
+        [{"model": "A", "published_val_age_mae": 6.58, "val_age_mae_low": 6.3, "val_age_mae_high": 6.9,
+          "published_val_gender_accuracy": 0.9, "val_gender_accuracy_low": 0.85,
+          "val_gender_accuracy_high": 0.88},
+         {"model": "baseline"}]
+    )  # fmt: skip
+    text = " ".join(verdicts.study_inside(table))
+    assert "the study's 6.58 lies inside our interval [6.3, 6.9]" in text
+    assert "the study's 90.0% lies outside our interval [85.0, 88.0], 2.0 pp above it" in text
+    diff = {"n": 100, "confidence": 0.95,
+            "age_mae": {"difference": 0.5, "low": 0.1, "high": 0.9},
+            "gender_accuracy": {"difference": 0.01, "low": -0.02, "high": 0.04}}  # fmt: skip
+    lines = verdicts.model_difference(diff)
+    assert lines[0].startswith("Age MAE, A minus B") and lines[0].endswith("Model B is better.")
+    assert lines[1].endswith("the data cannot tell which model is better.")

@@ -51,6 +51,11 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
         problems.append("config key `model_b.frozen_epochs` is above `model_b.epochs`")
     problems += _source_problems(config.get("dataset", {}), config.get("synthetic", {}))
     problems += _external_problems(config.get("evaluate", {}).get("external", []))
+    pred = config.get("predict", {})
+    if pred.get("scenes") and not pred.get("input"):
+        problems.append("config key `predict.scenes` needs `predict.input`: the folder the scenes go to")
+    elif pred.get("input") and not pred.get("scenes") and not os.path.isdir(pred["input"]):
+        problems.append(f"config key `predict.input`: no folder {pred['input']} (relative to {os.getcwd()})")
     return problems
 
 

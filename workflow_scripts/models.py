@@ -42,6 +42,27 @@ class VGGPreprocess(layers.Layer):
         return x - keras.ops.convert_to_tensor(VGG_MEAN_BGR, dtype=x.dtype)
 
 
+@keras.saving.register_keras_serializable(package="utkface")
+class Passthrough(layers.Layer):
+    """Stands where the augmentation was in an exported, inference-only model."""
+
+    def call(self, x, mask=None, training=None):
+        return x
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """`model` without its augmentation layers (inactive at inference anyway): the model to export."""
+
+    def strip(layer):
+        if layer.name == "augmentation":
+            return Passthrough(name="no_augmentation")
+        return layer.__class__.from_config(layer.get_config())
+
+    inf = keras.models.clone_model(model, clone_function=strip)
+    inf.set_weights(model.get_weights())
+    return inf
+
+
 def augmentation(aug: dict[str, Any], seed: int) -> keras.Sequential:
     """Flip, rotation, zoom, translation and shear; active only in training."""
     steps: list[layers.Layer] = []

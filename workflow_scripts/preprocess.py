@@ -32,15 +32,21 @@ INTERPOLATION = {
 }
 
 
+def to_model_input(im: Image.Image, size: int, interpolation: str = "bilinear") -> np.ndarray:
+    """An opened image as the models see it: uint8 (size, size, 3) RGB. The one resize of training and
+    prediction (`predict` calls it on each aligned face), so that the two cannot drift apart."""
+    im = to_rgb(im)
+    if im.size != (size, size):
+        im = im.resize((size, size), INTERPOLATION[interpolation])
+    return np.asarray(im, dtype=np.uint8)
+
+
 def load_image(path: str | os.PathLike, size: int, interpolation: str = "bilinear") -> np.ndarray:
-    """One image as uint8 (size, size, 3), RGB whatever the source mode (`imageio.to_rgb`)."""
+    """One image file as uint8 (size, size, 3), RGB whatever the source mode (`imageio.to_rgb`)."""
     with Image.open(path) as im:
         # Let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding when that stays >= size.
         im.draft("RGB", (size, size))
-        im = to_rgb(im)
-        if im.size != (size, size):
-            im = im.resize((size, size), INTERPOLATION[interpolation])
-        return np.asarray(im, dtype=np.uint8)
+        return to_model_input(im, size, interpolation)
 
 
 def _fill(job: tuple[str, str, list[tuple[int, str]], int, str]) -> int:

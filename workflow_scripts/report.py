@@ -188,6 +188,11 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
             "gaps": verdicts.gaps(test),
         },
         "external": verdicts.external(external, test),
+        # relative links: the report and the galleries move together with results/
+        "galleries": [
+            {"model": m, "href": os.path.relpath(g, Path(a.out).parent)}
+            for m, g in zip(models, a.galleries, strict=False)
+        ],
         "curves": [
             {"model": m, "src": _data_uri(figures[name])}
             for m, name in zip(models, curve_figures(models), strict=True)
@@ -204,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--figures", nargs="+", required=True, help="PNGs named as in figure_names")
     p.add_argument("--metrics", nargs="+", default=[], help="tagged metrics.json of the first seed's runs")
     p.add_argument("--difference", help="model_difference.json (A minus B, paired)")
+    p.add_argument("--galleries", nargs="*", default=[], help="prediction galleries to link, per model")
     p.add_argument("--labels", required=True)
     p.add_argument("--rejected", required=True)
     p.add_argument("--splits", nargs="+", required=True, help="train.csv, val.csv, test.csv")

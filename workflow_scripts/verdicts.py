@@ -55,7 +55,8 @@ def study_inside(table: pd.DataFrame) -> list[str]:
             else:
                 off = pub - hi if pub > hi else pub - lo
                 side = "above" if pub > hi else "below"
-                verdict = f"lies outside our interval {where}, {fmt(metric, abs(off))} {side} it"
+                gap = f"{100 * abs(off):.1f} pp" if "accuracy" in metric else f"{abs(off):.2f}"
+                verdict = f"lies outside our interval {where}, {gap} {side} it"
             out.append(
                 f"Model {row['model']}, validation {NAMES[metric]}: the study's {fmt(metric, pub)} {verdict}."
             )
@@ -77,7 +78,7 @@ def model_difference(diff: dict[str, Any]) -> list[str]:
             a_better = (d["difference"] < 0) == better_if_negative
             verdict = f"Model {'A' if a_better else 'B'} is better"
         out.append(
-            f"{NAMES[metric].capitalize()}, A minus B on the same {diff['n']} test images: "
+            f"{NAMES[metric][0].upper()}{NAMES[metric][1:]}, A minus B on the same {diff['n']} test images: "
             f"{fmt(metric, d['difference'], signed=True)}, {conf:.0f}% paired interval {span}: {verdict}."
         )
     return out
