@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 OUTPUTS = ("age", "gender")
@@ -60,6 +61,9 @@ def inference_model(model: keras.Model) -> keras.Model:
 
     inf = keras.models.clone_model(model, clone_function=strip)
     inf.set_weights(model.get_weights())
+    # one call builds the graph: the ONNX export refuses a model that was never called
+    size = inf.input_shape[1]
+    inf(np.zeros((1, size, size, 3), dtype="float32"))
     return inf
 
 

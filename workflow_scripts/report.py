@@ -188,7 +188,7 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
             "gaps": verdicts.gaps(test),
         },
         "external": verdicts.external(external, test),
-        # relative links: the report and the galleries move together with results/
+        # relative links: the report and the galleries move together with the results folder
         "galleries": [
             {"model": m, "href": os.path.relpath(g, Path(a.out).parent)}
             for m, g in zip(models, a.galleries, strict=False)
