@@ -114,3 +114,11 @@ def test_allocate_is_proportional_with_largest_remainders_and_ties_by_key():
     assert allocate(pd.Series({"a": 7, "b": 18}), 5).to_dict() == {"a": 1, "b": 4}
     assert allocate(pd.Series({"a": 5, "b": 3, "c": 2}), 10).to_dict() == {"a": 5, "b": 3, "c": 2}
     assert allocate(pd.Series({"a": 5, "b": 3}), 0).to_dict() == {"a": 0, "b": 0}
+
+
+def test_strata_bins_are_left_closed_and_name_bin_and_gender():
+    df = pd.DataFrame({"age": [0, 2, 3, 9, 10, 116], "gender": [0, 1, 0, 1, 0, 1]})
+    # an age on an edge belongs to the bin it opens: 3 -> bin 1, 10 -> bin 2
+    assert strata(df, [0, 3, 10, 117]).tolist() == ["0:0", "0:1", "1:0", "1:1", "2:0", "2:1"]
+    with pytest.raises(SplitError, match="outside `split.age_bins`"):
+        strata(pd.DataFrame({"age": [117], "gender": [0]}), [0, 3, 10, 117])
