@@ -173,7 +173,10 @@ def trainable_params(model: keras.Model) -> int:
 
 
 def compile_model(
-    model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_weights: dict[str, float]
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss_weights: dict[str, float],
+    jit_compile: bool | str = "auto",
 ) -> None:
     """MSE for age (penalises large errors more than MAE), binary cross-entropy for gender."""
     model.compile(
@@ -181,4 +184,5 @@ def compile_model(
         loss={"age": "mse", "gender": "binary_crossentropy"},
         loss_weights={"age": loss_weights["age"], "gender": loss_weights["gender"]},
         metrics={"age": ["mae"], "gender": ["accuracy"]},
+        jit_compile=jit_compile,
     )
