@@ -79,3 +79,17 @@ def test_cmyk_and_greyscale_jpegs_keep_their_intensities(tmp_path):
     assert np.abs(out[..., 0] - grey).max() <= 3
     Image.fromarray(np.stack([grey] * 3, -1)).convert("CMYK").save(tmp_path / "c.jpg", quality=100)
     assert np.abs(load_image(tmp_path / "c.jpg", 64).astype(int)[..., 1] - grey).mean() < 4
+
+
+def test_a_photo_s_exif_orientation_is_honoured(tmp_path):
+    from workflow_scripts.predict import open_photo
+
+    img = Image.new("RGB", (60, 40), (200, 10, 10))
+    img.paste((0, 0, 255), (0, 0, 12, 12))  # a blue block in the stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: show the pixels rotated 90 degrees clockwise
+    img.save(tmp_path / "turned.jpg", exif=exif, quality=100)
+    photo = open_photo(tmp_path / "turned.jpg")
+    assert photo.status == "ok" and photo.image.size == (40, 60)
+    # rotated clockwise, the stored top-left corner is now top right
+    assert photo.image.getpixel((35, 4))[2] > 150 and photo.image.getpixel((4, 4))[2] < 100
