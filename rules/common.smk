@@ -79,10 +79,6 @@ def array_file(split):
     return ARRAY.format(split=split)
 
 
-def figure_png(figure):
-    return FIGURE_PNG.format(figure=figure)
-
-
 def workflow_file(path):
     """A config path as given if it exists here, else relative to the workflow (shipped defaults)."""
     if os.path.isabs(path) or os.path.exists(path):
@@ -117,13 +113,17 @@ def get_images_dir():
     return config["dataset"]["local_dir"] or EXTRACTED
 
 
+def folder_content(folder, made_by):
+    """For a user's folder, a hash of its files' names, sizes and times, so that a file replaced, added or
+    truncated in place reruns the jobs that read it (Snakemake itself only sees the folder). A folder that
+    the workflow makes (`folder` None) changes only with its own inputs, and `made_by` stands for it.
+    """
+    return fingerprint(folder) if folder else made_by
+
+
 def get_images_fingerprint():
-    """For a user's folder (`dataset.local_dir`): a hash of its files' names, sizes and times, so that an
-    image replaced or truncated in place reruns the labels and everything after (Snakemake itself only
-    sees the folder). Our own extraction output changes only with its archive."""
-    if not config["dataset"]["local_dir"]:
-        return "extracted from the archive"
-    return fingerprint(config["dataset"]["local_dir"])
+    """`dataset.local_dir`'s content, for the labels."""
+    return folder_content(config["dataset"]["local_dir"], "extracted from the archive")
 
 
 def get_external_dir(wildcards):
@@ -133,33 +133,31 @@ def get_external_dir(wildcards):
 
 
 def get_external_fingerprint(wildcards):
-    entry = EXTERNAL[wildcards.name]
-    return (
-        fingerprint(entry.get("path"))
-        if entry.get("path")
-        else "drawn by external_synthetic"
+    return folder_content(
+        EXTERNAL[wildcards.name].get("path"), "drawn by external_synthetic"
     )
+
+
+def _eval_file(split, ours, external):
+    """`ours` for our own splits, `external` for the split "external_<name>" of another test set."""
+    if split.startswith("external_"):
+        return external.format(name=split.removeprefix("external_"))
+    return ours.format(split=split)
 
 
 def get_eval_array(wildcards):
     """The images of an evaluated split: ours, or an external set's."""
-    if wildcards.split.startswith("external_"):
-        return EXT_ARRAY.format(name=wildcards.split.removeprefix("external_"))
-    return array_file(wildcards.split)
+    return _eval_file(wildcards.split, ARRAY, EXT_ARRAY)
 
 
 def get_eval_labels(wildcards):
-    if wildcards.split.startswith("external_"):
-        return EXT_LABELS.format(name=wildcards.split.removeprefix("external_"))
-    return split_file(wildcards.split)
+    return _eval_file(wildcards.split, SPLIT, EXT_LABELS)
 
 
 def get_predict_fingerprint():
     """New, removed or replaced photos in a user's `predict.input` rerun the predictions."""
-    folder = config["predict"]["input"]
-    if not folder or config["predict"]["scenes"]:
-        return "drawn by demo_scenes"
-    return fingerprint(folder)
+    users = None if config["predict"]["scenes"] else config["predict"]["input"]
+    return folder_content(users, "drawn by demo_scenes")
 
 
 def get_vgg_weights(wildcards):

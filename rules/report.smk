@@ -76,7 +76,7 @@ rule comparison:
         info=per_run(TRAIN_INFO),
         val=per_run(METRICS, split="val"),
         test=per_run(METRICS, split="test"),
-        predictions=expand(PREDICTIONS, model=MODELS, seed=SEED0, split="test"),
+        predictions=per_run(PREDICTIONS, seed=SEED0, split="test"),
         published=PUBLISHED,
     output:
         csv=report(

@@ -90,6 +90,7 @@ def _export(a: argparse.Namespace, model: Path, model_id: str) -> None:
 
     from . import __version__
     from .export import export, model_card
+    from .figure_names import MODEL_NAMES
     from .labels import read_labels
 
     out = Path(a.out or f"export_{model_id}")
@@ -109,9 +110,8 @@ def _export(a: argparse.Namespace, model: Path, model_id: str) -> None:
     if a.card_template:
         counts = {k: len(read_labels(p)) for k, p in zip(("train", "val", "test"), a.splits, strict=True)}
         test, info = (json.loads(Path(f).read_text()) for f in (a.test_metrics, a.train_info))
-        names = {"A": "Model A (custom CNN)", "B": "Model B (VGG16 fine-tuned)"}
         extra = {
-            "name": names.get(info["model"], info["model"]),
+            "name": MODEL_NAMES.get(info["model"], info["model"]),
             "model_id": model_id,
             "version": __version__,
             "commit": a.commit,

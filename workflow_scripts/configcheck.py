@@ -54,9 +54,17 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     pred = config.get("predict", {})
     if pred.get("scenes") and not pred.get("input"):
         problems.append("config key `predict.scenes` needs `predict.input`: the folder the scenes go to")
-    elif pred.get("input") and not pred.get("scenes") and not os.path.isdir(pred["input"]):
-        problems.append(f"config key `predict.input`: no folder {pred['input']} (relative to {os.getcwd()})")
+    elif pred.get("input") and not pred.get("scenes"):
+        problems += _missing("predict.input", pred["input"])
     return problems
+
+
+def _missing(key: str, path: str, folder: bool = True) -> list[str]:
+    """A problem naming `key` when the file or folder it names does not exist."""
+    if (os.path.isdir if folder else os.path.isfile)(path):
+        return []
+    kind = "folder" if folder else "file"
+    return [f"config key `{key}`: no {kind} {path} (relative to {os.getcwd()})"]
 
 
 def _external_problems(sets: list[dict[str, Any]]) -> list[str]:
@@ -67,8 +75,8 @@ def _external_problems(sets: list[dict[str, Any]]) -> list[str]:
         key = f"evaluate.external[{i}] ({s['name']})"
         if bool(s.get("path")) == bool(s.get("synthetic_style")):
             problems.append(f"config key `{key}`: give either `path` or `synthetic_style`")
-        elif s.get("path") and not os.path.isdir(s["path"]):
-            problems.append(f"config key `{key}.path`: no folder {s['path']} (relative to {os.getcwd()})")
+        elif s.get("path"):
+            problems += _missing(f"{key}.path", s["path"])
     return problems
 
 
@@ -84,10 +92,9 @@ def _source_problems(ds: dict[str, Any], synth: dict[str, Any]) -> list[str]:
         problems.append("config key `synthetic.enabled` is true and a `dataset.local_*` key is set; keep one")
     if problems or synth.get("enabled"):
         return problems
-    local = (("local_archive", os.path.isfile, "file"), ("local_dir", os.path.isdir, "folder"))
-    for key, exists, kind in local:
-        if ds.get(key) and not exists(ds[key]):
-            problems.append(f"config key `dataset.{key}`: no {kind} {ds[key]} (relative to {os.getcwd()})")
+    for key, folder in (("local_archive", False), ("local_dir", True)):
+        if ds.get(key):
+            problems += _missing(f"dataset.{key}", ds[key], folder)
     return problems
 
 

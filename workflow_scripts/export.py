@@ -122,13 +122,6 @@ def export(
     return report
 
 
-def _fmt_ci(m: dict[str, Any], key: str, pct: bool = False) -> str:
-    scale, unit = (100, "%") if pct else (1, "")
-    text = f"{scale * m[key]:.1f}{unit}" if pct else f"{m[key]:.2f}"
-    ci = m.get("ci", {}).get(key)
-    return f"{text} [{scale * ci[0]:.1f}, {scale * ci[1]:.1f}]" if ci else text
-
-
 def model_card(
     template: str | os.PathLike,
     test: dict[str, Any],
@@ -160,9 +153,9 @@ def model_card(
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "ci_text": f"{100 * ci['confidence']:.0f}% bootstrap intervals" if ci else "no intervals computed",
         "test": {
-            "gender_accuracy_text": _fmt_ci(test, "gender_accuracy", pct=True),
-            "age_mae_text": _fmt_ci(test, "age_mae"),
-            "age_rmse_text": _fmt_ci(test, "age_rmse"),
+            "gender_accuracy_text": verdicts.with_ci(test, "gender_accuracy"),
+            "age_mae_text": verdicts.with_ci(test, "age_mae"),
+            "age_rmse_text": verdicts.with_ci(test, "age_rmse"),
             "ece_text": f"{test['calibration']['ece']:.3f}" if "calibration" in test else "not computed",
             "baseline_mae": f"{test['baselines']['age_mae']:.2f}",
             "baseline_acc": f"{100 * test['baselines']['gender_accuracy']:.1f}%",

@@ -1,7 +1,10 @@
-"""The report's figures, named once: the rules declare these files, `figures` draws them, `report` shows
-them with these titles. Kept free of heavy imports, since the Snakefile reads it while parsing."""
+"""The report's figures and models, named once: the rules declare these files, `figures` draws them,
+`report` shows them with these titles, and figures and model cards call the models by these names.
+Kept free of heavy imports, since the Snakefile reads it while parsing."""
 
 from __future__ import annotations
+
+MODEL_NAMES = {"A": "Model A (custom CNN)", "B": "Model B (VGG16 fine-tuned)"}
 
 _EXTRA = {
     "pred_vs_true": "Predicted vs true age (test)",

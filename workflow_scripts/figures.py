@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .figure_names import extra_figures  # noqa: E402
+from .figure_names import MODEL_NAMES, extra_figures  # noqa: E402
 from .fileio import atomic_path, setup_logging  # noqa: E402
 from .step import run
 
@@ -34,7 +34,6 @@ PANELS = [
     ("Gender accuracy", "gender_accuracy", "accuracy"),
     ("Age MAE", "age_mae", "MAE (years)"),
 ]
-MODEL_NAMES = {"A": "Model A (custom CNN)", "B": "Model B (VGG16 fine-tuned)"}
 COLORS = {"A": "#1f77b4", "B": "#d62728"}
 
 

@@ -93,6 +93,15 @@ def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
     return digest, None
 
 
+def check_images(paths: list[Path], threads: int = 1) -> list[tuple[str, str | None]]:
+    """`check_image` of each path, in order; in `threads` processes when there are enough images."""
+    if threads > 1 and len(paths) > 200:
+        # processes, not threads: Pillow's JPEG decoding barely overlaps under the GIL
+        with ProcessPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(check_image, paths, chunksize=max(16, len(paths) // (8 * threads))))
+    return [check_image(p) for p in paths]
+
+
 def build_labels(
     root: str | os.PathLike, min_age: int = 1, max_age: int = 116, threads: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -109,13 +118,7 @@ def build_labels(
             rejected.append({"path": rel, "reason": f"age {fields['age']} outside {min_age}-{max_age}"})
         else:
             candidates.append((rel, fields))
-    paths = [root / rel for rel, _ in candidates]
-    if threads > 1 and len(paths) > 200:
-        # processes, not threads: Pillow's JPEG decoding barely overlaps under the GIL
-        with ProcessPoolExecutor(max_workers=threads) as pool:
-            checks = list(pool.map(check_image, paths, chunksize=max(16, len(paths) // (8 * threads))))
-    else:
-        checks = [check_image(p) for p in paths]
+    checks = check_images([root / rel for rel, _ in candidates], threads)
     by_hash: dict[str, list[tuple[str, dict]]] = {}
     for (rel, fields), (digest, reason) in zip(candidates, checks, strict=True):
         if reason:
@@ -170,9 +173,7 @@ def labels_from_table(
         else:
             rows.append({"path": rel, "age": int(age), "gender": _GENDER_WORDS[gender],
                          "race": int(race) if race else -1, "datetime": ""})  # fmt: skip
-    paths = [root / r["path"] for r in rows]
-    with ProcessPoolExecutor(max_workers=threads) if threads > 1 else _Serial() as pool:
-        checks = list(pool.map(check_image, paths))
+    checks = check_images([root / r["path"] for r in rows], threads)
     kept = []
     for row, (_, reason) in zip(rows, checks, strict=True):
         if reason:
@@ -181,19 +182,6 @@ def labels_from_table(
             kept.append(row)
     labels = pd.DataFrame(kept, columns=LABEL_COLUMNS).sort_values("path", ignore_index=True)
     return labels, pd.DataFrame(rejected, columns=REJECT_COLUMNS).sort_values("path", ignore_index=True)
-
-
-class _Serial:
-    """A stand-in for a process pool that maps in this process."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def map(self, fn, items):
-        return map(fn, items)
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageOps
 
+from .evaluate import GENDER_THRESHOLD
 from .imageio import UnusableImageError, to_rgb
 from .labels import GENDERS
 
@@ -117,19 +118,18 @@ def predict_photos(
     from .preprocess import to_model_input
 
     size = int(model.input_shape[1])
-    photos, inputs, owners = [], [], []
+    photos, inputs = [], []
     for path in tqdm(paths, desc="photos", unit="photo", disable=not progress or len(paths) < 2):
         photo = open_photo(path)
         if photo.image is not None:
-            for k, crop in enumerate(face_crops(photo, detector, aligned)):
-                inputs.append(to_model_input(crop, size, interpolation))
-                owners.append((len(photos), k))
+            inputs += [
+                to_model_input(crop, size, interpolation) for crop in face_crops(photo, detector, aligned)
+            ]
         photos.append(photo)
     ages, probs = _run_model(model, np.stack(inputs) if inputs else None, batch_size)
-    rows = []
-    for i, photo in enumerate(photos):
-        mine = [(k, j) for j, (owner, k) in enumerate(owners) if owner == i]
-        if not mine:
+    rows, j = [], 0  # j: the model output of the next face, in the order the faces were batched
+    for photo in photos:
+        if not photo.faces:
             rows.append(
                 {
                     "file": str(photo.path),
@@ -139,8 +139,7 @@ def predict_photos(
                     "model": model_id,
                 }
             )
-        for k, j in mine:
-            face = photo.faces[k]
+        for k, face in enumerate(photo.faces):
             rows.append(
                 {
                     "file": str(photo.path),
@@ -151,10 +150,11 @@ def predict_photos(
                     "detector_confidence": face["confidence"],
                     "predicted_age": float(ages[j]),
                     "p_female": float(probs[j]),
-                    "gender": GENDERS[int(probs[j] >= 0.5)],
+                    "gender": GENDERS[int(probs[j] >= GENDER_THRESHOLD)],
                     "model": model_id,
                 }
             )
+            j += 1
     return pd.DataFrame(rows, columns=COLUMNS), photos
 
 

@@ -74,7 +74,7 @@ def reading(table: pd.DataFrame, histories: dict[str, pd.DataFrame]) -> list[str
             ("test_age_mae", "test age MAE", min),
         ):
             win = better(models.index, key=lambda m, c=col: models.loc[m, c])
-            vals = ", ".join(f"{m} {_fmt(col, models.loc[m, col])}" for m in models.index)
+            vals = ", ".join(f"{m} {verdicts.fmt(col, models.loc[m, col])}" for m in models.index)
             out.append(f"Best {label}: Model {win} ({vals}).")
     for m in models.index:
         beats = (
@@ -98,10 +98,6 @@ def reading(table: pd.DataFrame, histories: dict[str, pd.DataFrame]) -> list[str
                 f"{models.loc[m, 'val_age_mae']:.2f} (published {pub:.2f})."
             )
     return out
-
-
-def _fmt(col: str, v: float) -> str:
-    return f"{100 * v:.1f}%" if "accuracy" in col else f"{v:.2f}"
 
 
 def _data_uri(path: str | os.PathLike) -> str:

@@ -16,11 +16,6 @@ from typing import TextIO
 _terminal: TextIO | None = None
 
 
-def terminal() -> TextIO:
-    """The job's terminal (Snakemake's stderr), even while stdout and stderr go to the log."""
-    return _terminal or sys.stderr
-
-
 def say(message: str) -> None:
     """A line the user should see while the job runs (a retry, a wait), on the terminal and in the log."""
     print(message, file=sys.stderr, flush=True)

@@ -184,7 +184,7 @@ def train(
         *(model, seed, len(gpus), deterministic, mixed),
     )
     batch = mcfg["batch_size"] * strategy.num_replicas_in_sync
-    inputs = make_datasets(arrays, splits, batch, seed, cfg["train"].get("memory_share", 0.5))
+    inputs = make_datasets(arrays, splits, batch, seed, cfg["train"]["memory_share"])
     log.info("training arrays %s", "read batch by batch from disk" if inputs.streamed else "held in memory")
     net = _build(model, cfg, strategy, seed, weights, splits["train"])
     params_at_start = models.trainable_params(net)

@@ -57,14 +57,14 @@ def metric_intervals(
     {"age_mae": [lo, hi], ...}}}."""
     cols = ["abs_err", "sq_err", "correct"]
     names = ["age_mae", "age_rmse", "gender_accuracy"]
-    blocks, masks, keys = [pred[cols].to_numpy(float)], [np.ones((len(pred), 3))], [(None, None)]
+    masks, keys = [np.ones((len(pred), 3))], [(None, None)]
     for grouping, labels in groups.items():
         for g in labels.dropna().unique():
-            mask = (labels == g).to_numpy(float)[:, None]
-            blocks.append(pred[cols].to_numpy(float))
-            masks.append(np.repeat(mask, 3, axis=1))
+            masks.append(np.repeat((labels == g).to_numpy(float)[:, None], 3, axis=1))
             keys.append((grouping, str(g)))
-    samples = bootstrap_means(np.hstack(blocks), np.hstack(masks), n_boot, seed)
+    # the same three per-image values under every group's mask
+    values = np.tile(pred[cols].to_numpy(float), len(keys))
+    samples = bootstrap_means(values, np.hstack(masks), n_boot, seed)
     out: dict[str, Any] = {}
     for j, (grouping, g) in enumerate(keys):
         block = samples[:, 3 * j : 3 * j + 3].copy()

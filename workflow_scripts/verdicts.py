@@ -21,7 +21,8 @@ def fmt_interval(metric: str, lo: float, hi: float) -> str:
     return f"[{scale * lo:.1f}, {scale * hi:.1f}]"
 
 
-def _with_ci(metrics: dict[str, Any], metric: str) -> str:
+def with_ci(metrics: dict[str, Any], metric: str) -> str:
+    """'83.4% [80.0, 86.6]': a metric of metrics.json with its interval, where it has one."""
     ci = metrics.get("ci", {}).get(metric)
     text = fmt(metric, metrics[metric])
     return f"{text} {fmt_interval(metric, *ci)}" if ci else text
@@ -34,7 +35,7 @@ def headline(test: dict[str, dict[str, Any]]) -> list[str]:
         conf = m.get("ci", {}).get("confidence")
         out.append(
             f"Model {model} on {m['n']} unseen test images: gender accuracy "
-            f"{_with_ci(m, 'gender_accuracy')}, age MAE {_with_ci(m, 'age_mae')} years"
+            f"{with_ci(m, 'gender_accuracy')}, age MAE {with_ci(m, 'age_mae')} years"
             + (f" ({100 * conf:.0f}% bootstrap intervals)." if conf else ".")
         )
     return out
@@ -131,8 +132,8 @@ def external(sets: dict[str, dict[str, dict[str, Any]]], test: dict[str, dict[st
             own = test.get(model, {})
             out.append(
                 f"Set {name}, Model {model} on {m['n']} images: gender accuracy "
-                f"{_with_ci(m, 'gender_accuracy')} "
+                f"{with_ci(m, 'gender_accuracy')} "
                 f"(own test {fmt('gender_accuracy', own.get('gender_accuracy', float('nan')))}), age MAE "
-                f"{_with_ci(m, 'age_mae')} (own test {fmt('age_mae', own.get('age_mae', float('nan')))})."
+                f"{with_ci(m, 'age_mae')} (own test {fmt('age_mae', own.get('age_mae', float('nan')))})."
             )
     return out
