@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,27 @@ def phase_callbacks(
         min_lr=mcfg["min_lr"],
         verbose=1,
     )
+
+    class AtomicBackup(keras.callbacks.BackupAndRestore):
+        """Keras' backup writes the weights in place, then the epoch beside them: a kill in between (or a
+        cut HDF5 file that still loads) resumed from weights that did not match their epoch. Each file is
+        written beside its place and renamed into it, weights first, so the two differ only within
+        microseconds."""
+
+        def _save_model(self):
+            os.makedirs(self.backup_dir, exist_ok=True)
+            for src, dst in ((self._weights_path, self._prev_weights_path),
+                             (self._training_metadata_path, self._prev_training_metadata_path)):  # fmt: skip
+                if os.path.exists(src):
+                    shutil.copyfile(src, dst)
+            with atomic_path(self._weights_path, ".weights.h5") as tmp:
+                self.model.save_weights(tmp, overwrite=True)
+            with atomic_path(self._training_metadata_path, ".json") as tmp:
+                tmp.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
     # delete_checkpoint=False: a run killed after its last epoch must not redo the phase.
-    # double_checkpoint: a kill while the backup is being written leaves the previous one to load.
-    backup = keras.callbacks.BackupAndRestore(
+    # double_checkpoint: the previous backup stays beside the latest, for a latest that cannot be read.
+    backup = AtomicBackup(
         str(resume / f"backup_{phase['name']}"), delete_checkpoint=False, double_checkpoint=True
     )
     return [randomness, EpochLog(), checkpoint, plateau, RestorePlateau(plateau), backup]
