@@ -9,7 +9,7 @@ from PIL import Image
 
 from workflow_scripts.comparison import comparison
 from workflow_scripts.evaluate import compute_metrics
-from workflow_scripts.labels import build_labels
+from workflow_scripts.labels import RACES, build_labels
 from workflow_scripts.preprocess import load_image, preprocess
 from workflow_scripts.report import reading
 
@@ -90,3 +90,75 @@ def test_baseline_row_takes_each_split_from_its_own_metrics_and_test_winner_is_t
     text = " ".join(reading(t, {}))
     assert "Best test age MAE: Model A" in text and "Best validation age MAE: Model B" in text
     assert "Best test gender accuracy: Model B" in text
+
+
+def test_whole_metrics_of_a_hand_made_split():
+    pred = pd.DataFrame(
+        {
+            "age": [20, 40, 60, 10],
+            "gender": [0, 0, 0, 0],  # no woman in this split: the matrix keeps its female row, as zeros
+            "race": [0, 2, 2, 4],
+            "pred_age": [22.0, 37.0, 60.0, 14.0],
+            "gender_prob": [0.2, 0.5, 0.49, 0.7],  # 0.5 is read as female (threshold inclusive)
+        }
+    )
+    train = pd.DataFrame({"age": [10, 20, 30, 40], "gender": [1, 0, 1, 0]})  # a tie: the lower code wins
+    m = compute_metrics(pred, train, [0, 30, 117])
+    assert m == {
+        "n": 4,
+        "gender_accuracy": 0.5,
+        "age_mae": 2.25,
+        "age_rmse": pytest.approx((29 / 4) ** 0.5),
+        "age_bias": 0.75,
+        "by_age_bin": {
+            "0-29": {"n": 2, "age_mae": 3.0, "gender_accuracy": 0.5},
+            "30-116": {"n": 2, "age_mae": 1.5, "gender_accuracy": 0.5},
+        },
+        "by_gender": {"male": {"n": 4, "age_mae": 2.25, "gender_accuracy": 0.5}},
+        "by_race": {
+            "White": {"n": 1, "age_mae": 2.0, "gender_accuracy": 1.0},
+            "Asian": {"n": 2, "age_mae": 1.5, "gender_accuracy": 0.5},
+            "Others": {"n": 1, "age_mae": 4.0, "gender_accuracy": 0.0},
+        },
+        "confusion": {
+            "labels": ["male", "female"],
+            "rows": "true",
+            "columns": "predicted",
+            "matrix": [[2, 2], [0, 0]],
+        },  # fmt: skip
+        "baselines": {"mean_age": 25.0, "age_mae": 17.5, "majority_gender": "male", "gender_accuracy": 1.0},
+    }
+
+
+def test_intervals_are_computed_from_this_split_with_the_given_settings():
+    from workflow_scripts import uncertainty
+
+    rng = np.random.default_rng(5)
+    n = 300
+    pred = pd.DataFrame(
+        {
+            "age": rng.integers(1, 90, n),
+            "gender": rng.integers(0, 2, n),
+            "race": rng.integers(0, 5, n),
+            "pred_age": rng.normal(40, 10, n),
+            "gender_prob": rng.random(n),
+        }
+    )
+    m = compute_metrics(pred, pred, [0, 30, 117], n_boot=300, seed=7, confidence=0.9)
+    assert (m["ci"]["confidence"], m["ci"]["resamples"], m["ci"]["seed"]) == (0.9, 300, 7)
+    abs_err = (pred["pred_age"] - pred["age"]).abs().to_numpy()
+    # the MAE interval is the bootstrap of this split's absolute errors with this seed and level
+    lo, hi = m["ci"]["age_mae"]
+    assert lo < abs_err.mean() < hi
+    rmse = float(np.sqrt((abs_err**2).mean()))
+    assert m["ci"]["age_rmse"][0] < rmse < m["ci"]["age_rmse"][1] < rmse + 2
+    again = compute_metrics(pred, pred, [0, 30, 117], n_boot=300, seed=7, confidence=0.9)
+    other = compute_metrics(pred, pred, [0, 30, 117], n_boot=300, seed=8, confidence=0.9)
+    wider = compute_metrics(pred, pred, [0, 30, 117], n_boot=300, seed=7, confidence=0.99)
+    assert again["ci"] == m["ci"] and other["ci"]["age_mae"] != m["ci"]["age_mae"]
+    assert wider["ci"]["age_mae"][0] < lo and wider["ci"]["age_mae"][1] > hi
+    assert set(m["ci"]["by_age_bin"]) == {"0-29", "30-116"} and set(m["ci"]["by_race"]) == set(RACES)
+    assert m["calibration"] == uncertainty.expected_calibration_error(pred["gender_prob"], pred["gender"])
+    assert set(m["gaps"]) == {"by_race_age_mae", "by_race_gender_accuracy", "by_gender_age_mae",
+                              "by_gender_gender_accuracy"}  # fmt: skip
+    assert "ci" not in compute_metrics(pred, pred, [0, 30, 117])

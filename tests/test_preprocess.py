@@ -59,3 +59,85 @@ def test_an_undecodable_image_names_the_file_and_leaves_no_output(tmp_path):
         preprocess(tmp_path, tmp_path / "split.csv", tmp_path / "out.npy", 32)
     assert not (tmp_path / "out.npy").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_work_is_cut_into_about_four_tasks_a_worker_of_at_least_64_rows():
+    from workflow_scripts.preprocess import chunks
+
+    assert chunks(1000, 2) == [slice(s, s + 125) for s in range(0, 1000, 125)]
+    assert chunks(1001, 2) == [slice(s, min(s + 126, 1001)) for s in range(0, 1001, 126)]
+    assert chunks(100, 2) == [slice(0, 64), slice(64, 100)]
+    assert chunks(64, 1) == [slice(0, 64)] and chunks(65, 0) == [slice(0, 64), slice(64, 65)]
+    assert chunks(3000, 3) == [slice(s, s + 250) for s in range(0, 3000, 250)]
+    assert chunks(0, 2) == []
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_dct_scale(tmp_path):
+    # libjpeg decodes a 512 px JPEG at 1/2 or 1/4 scale when that still covers the target size:
+    # the same pixels as that reduced decode, not those of a full decode, and in RGB order
+    from workflow_scripts.preprocess import INTERPOLATION
+
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=95)
+    got = load_image(tmp_path / "big.jpg", 100)
+    with Image.open(tmp_path / "big.jpg") as im:
+        im.draft("RGB", (100, 100))
+        assert im.size == (128, 128)  # 1/4 scale
+        reduced = np.asarray(im.resize((100, 100), INTERPOLATION["bilinear"]))
+    with Image.open(tmp_path / "big.jpg") as im:
+        full = np.asarray(im.convert("RGB").resize((100, 100), INTERPOLATION["bilinear"]))
+    assert got.dtype == np.uint8 and got.shape == (100, 100, 3)
+    assert np.array_equal(got, reduced) and not np.array_equal(got, full)
+
+
+def test_preprocess_passes_interpolation_names_the_bad_file_and_logs(tmp_path, caplog):
+    import logging
+
+    from workflow_scripts.labels import LABEL_COLUMNS
+
+    rng = np.random.default_rng(4)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    split = pd.DataFrame([(f"{i}.png", 30, 0, 0, "1") for i in range(3)], columns=LABEL_COLUMNS)
+    split.to_csv(tmp_path / "s.csv", index=False)
+    with caplog.at_level(logging.INFO, logger="utkface.preprocess"):
+        assert preprocess(tmp_path, tmp_path / "s.csv", tmp_path / "o.npy", 20, "nearest") == 3
+    arr = np.load(tmp_path / "o.npy")
+    assert all(np.array_equal(arr[i], load_image(tmp_path / f"{i}.png", 20, "nearest")) for i in range(3))
+    assert [r.getMessage() for r in caplog.records] == [f"{tmp_path / 'o.npy'}: 3 images at 20x20"]
+    assert (tmp_path / "o.npy").stat().st_size == 128 + 3 * 20 * 20 * 3  # header + pixels, nothing more
+    (tmp_path / "1.png").write_bytes(b"gone bad")
+    with pytest.raises(RuntimeError) as err:
+        preprocess(tmp_path, tmp_path / "s.csv", tmp_path / "p.npy", 20)
+    assert str(err.value).startswith(f"{tmp_path / '1.png'}: cannot decode (cannot identify image file")
+    assert sorted(p.name for p in tmp_path.glob("*.npy*")) == ["o.npy"]
+
+
+def test_a_full_disk_is_one_clear_line_and_other_errors_pass_through(tmp_path, monkeypatch):
+    import errno
+    import os
+    import shutil
+    from collections import namedtuple
+
+    from workflow_scripts import preprocess as pp
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1_234_567, 1_234_567))
+
+    def full(fd, offset, length):
+        assert offset == 0 and length == os.fstat(fd).st_size  # every byte of the file reserved
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(pp.NoSpaceError) as err:
+        pp._allocate(tmp_path / "a.npy", (100, 50, 50, 3))
+    assert str(err.value) == f"{tmp_path}: no space left for the array: it needs 0.8 MB, 1.2 MB are free"
+
+    def broken(fd, offset, length):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "posix_fallocate", broken)
+    with pytest.raises(OSError) as err:
+        pp._allocate(tmp_path / "b.npy", (1, 2, 2, 3))
+    assert err.value.errno == errno.EIO and not isinstance(err.value, pp.NoSpaceError)

@@ -122,3 +122,85 @@ def test_strata_bins_are_left_closed_and_name_bin_and_gender():
     assert strata(df, [0, 3, 10, 117]).tolist() == ["0:0", "0:1", "1:0", "1:1", "2:0", "2:1"]
     with pytest.raises(SplitError, match="outside `split.age_bins`"):
         strata(pd.DataFrame({"age": [117], "gender": [0]}), [0, 3, 10, 117])
+
+
+def _small(n=20):
+    return pd.DataFrame(
+        {
+            "path": [f"{i:03d}.jpg" for i in range(n)][::-1],  # not in path order: the splits sort them
+            "age": [5 + 3 * i for i in range(n)],
+            "gender": [i % 2 for i in range(n)],
+            "race": [i % 5 for i in range(n)],
+            "datetime": ["0017"] * n,
+        }
+    )
+
+
+def test_each_split_is_rows_of_the_labels_sorted_by_path_with_a_fresh_index():
+    labels = _small()
+    parts = make_splits(labels, 10, 0.2, None, BINS, seed=4)
+    by_path = labels.set_index("path")
+    for part in parts.values():
+        assert list(part.columns) == list(labels.columns) and list(part.index) == list(range(len(part)))
+        assert part["path"].is_monotonic_increasing
+        pd.testing.assert_frame_equal(part.set_index("path"), by_path.loc[part["path"]])
+    assert allocate(pd.Series({"a": 5, "b": 3}), 4).dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        # all images for train+val: no test split left, said as such (not as a size above the labels)
+        ({"train_val_size": 20}, "no image is left for the test split; lower `split.train_val_size`"),
+        ({"train_val_size": 21}, "`split.train_val_size` is 21 but only 20 labelled images are available"),
+        ({"val_fraction": 1.0}, "`split.val_fraction` 1.0 leaves an empty train or val split"),
+        ({"val_fraction": 0.01}, "`split.val_fraction` 0.01 leaves an empty train or val split"),
+        ({"test_size": 11}, "`split.test_size` is 11 but only 10 images remain"),
+    ],
+)
+def test_split_errors_word_for_word(kwargs, message):
+    args = {"train_val_size": 10, "val_fraction": 0.2, "test_size": None, "age_bins": BINS, "seed": 0}
+    with pytest.raises(SplitError) as err:
+        make_splits(_small(), **{**args, **kwargs})
+    assert str(err.value) == message
+
+
+def test_split_sizes_at_their_limits():
+    labels = _small()
+    # one validation image, and a test split taking every image that is left
+    parts = make_splits(labels, 10, 0.1, 10, BINS, seed=0)
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [9, 1, 10]
+    with pytest.raises(SplitError) as err:
+        allocate(pd.Series({"a": 2}), 3)
+    assert str(err.value) == "cannot draw 3 of 2"
+
+
+def test_out_of_range_ages_are_listed_five_at_most():
+    df = pd.DataFrame({"age": [200, 201, 202, 203, 204, 205, 5], "gender": [0] * 7})
+    with pytest.raises(SplitError) as err:
+        strata(df, [0, 10, 117])
+    assert str(err.value) == "ages [200, 201, 202, 203, 204] fall outside `split.age_bins` [0, 10, 117]"
+
+
+@pytest.mark.parametrize("none", ["", "None", "null"])
+def test_main_reads_fractions_and_empty_values_and_logs_each_split(tmp_path, capsys, none):
+    _small().to_csv(tmp_path / "labels.csv", index=False)
+    out = {k: tmp_path / f"{k}.csv" for k in ("train", "val", "test")}
+    args = ["--labels", str(tmp_path / "labels.csv"), "--out-train", str(out["train"]), "--out-val",
+            str(out["val"]), "--out-test", str(out["test"]), "--train-val-size", "3", "--val-fraction", "0.2",
+            "--age-bins", "0,10,117", "--seed", "2"]  # fmt: skip
+    main([*args, f"--train-val-fraction={none}", f"--test-size={none}"])
+    assert [len(pd.read_csv(out[k])) for k in ("train", "val", "test")] == [2, 1, 17]
+    main([*args, "--train-val-fraction", "0.5", "--test-size", "4"])
+    sizes = [len(pd.read_csv(out[k])) for k in ("train", "val", "test")]
+    assert sizes == [8, 2, 4]
+    log = [line.split("utkface.splits: ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    female = {k: 100 * pd.read_csv(out[k])["gender"].mean() for k in out}
+    age = {k: pd.read_csv(out[k])["age"].mean() for k in out}
+    assert log[3:] == [
+        f"{k}: {n} images, {female[k]:.1f}% female, mean age {age[k]:.1f}"
+        for k, n in zip(out, sizes, strict=True)
+    ]
+    with pytest.raises(SystemExit) as err:
+        main([*args, "--train-val-fraction", "2"])
+    assert str(err.value) == "ERROR: `split.train_val_size` is 40 but only 20 labelled images are available"

@@ -154,7 +154,7 @@ def check_config(config: dict[str, Any], schema_path: str | os.PathLike) -> None
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI glue: see pyproject)
     """`python -m workflow_scripts.configcheck FILE...`: check config files before a run (Snakemake's own
     message for a YAML error in a `--configfile` names neither the file nor the line)."""
     import argparse

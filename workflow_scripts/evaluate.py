@@ -112,7 +112,7 @@ def _uncertainty(df, bins, age_bins, n_boot, seed, confidence) -> dict[str, Any]
     }
 
 
-def predict(
+def predict(  # pragma: no mutate block (needs TensorFlow: tested through the workflow)
     model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted ages, gender probabilities), in batches straight from the uint8 (memory-mapped) array."""
@@ -132,7 +132,7 @@ def predict(
     return np.concatenate(ages), np.concatenate(probs)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI glue: see pyproject)
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--images", required=True)
@@ -156,9 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     pred = labels[["path", "age", "gender", "race"]].assign(
         pred_age=ages, gender_prob=probs, pred_gender=(probs >= GENDER_THRESHOLD).astype(int)
     )
-    metrics = compute_metrics(
-        pred, read_labels(a.train_split), a.age_bins, a.bootstrap, a.seed, a.confidence
-    )
+    metrics = compute_metrics(pred, read_labels(a.train_split), a.age_bins, a.bootstrap, a.seed, a.confidence)
     with atomic_path(a.predictions, ".csv") as tmp:
         pred.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     if a.tag:

@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .fileio import atomic_path, setup_logging
 from .folders import scan
@@ -88,6 +88,9 @@ def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
             to_rgb(im)
     except UnusableImageError as err:
         return digest, f"unusable image: {err}"
+    except UnidentifiedImageError:
+        # Pillow's own message shows the in-memory buffer's address: a reason must not change between runs
+        return digest, "undecodable image: not an image format Pillow can read"
     except Exception as err:  # noqa: BLE001 - any decoder failure means the same thing here
         return digest, f"undecodable image: {type(err).__name__}: {err}"
     return digest, None
@@ -196,7 +199,7 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(tmp, index=False, lineterminator="\n")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI glue: see pyproject)
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--images", required=True)
     p.add_argument("--labels", required=True)

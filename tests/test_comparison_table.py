@@ -1,0 +1,196 @@
+"""The comparison table and its HTML, every cell checked against values worked out by hand."""
+
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from workflow_scripts.comparison import COLUMNS, HTML_COLUMNS, INT_COLUMNS, comparison, table_html
+
+
+def _split(acc, mae, ci=None, base=(0.52, 15.0)):
+    out = {
+        "gender_accuracy": acc,
+        "age_mae": mae,
+        "baselines": {"gender_accuracy": base[0], "age_mae": base[1]},
+    }
+    if ci:
+        out["ci"] = {"gender_accuracy": ci[0], "age_mae": ci[1]}
+    return out
+
+
+def _runs():
+    a1 = {
+        "model": "A",
+        "seed": 1,
+        "info": {"trainable_params": 1015906, "epochs_run": 10, "best_epoch": 8, "train_time_s": 100.0},
+        "val": _split(0.88, 7.0, ([0.85, 0.91], [6.5, 7.5])),
+        "test": _split(0.86, 7.4, ([0.83, 0.89], [6.9, 7.9]), base=(0.51, 16.0)),
+    }
+    # the second run's baselines differ: the baseline row must come from the first run, split by split
+    a2 = {
+        "model": "A",
+        "seed": 2,
+        "info": {"trainable_params": 1015906, "epochs_run": 12, "best_epoch": 10, "train_time_s": 110.0},
+        "val": _split(0.92, 6.0, ([0.89, 0.95], [5.5, 6.5]), base=(0.6, 20.0)),
+        "test": _split(0.90, 6.6, ([0.87, 0.93], [6.1, 7.1]), base=(0.6, 20.0)),
+    }
+    b = {
+        "model": "B",
+        "seed": 1,
+        "info": {"trainable_params": 2000, "epochs_run": 20, "best_epoch": 15, "train_time_s": 300.0},
+        "val": _split(0.95, 5.0),
+        "test": _split(0.93, 5.5),
+    }
+    return [a1, a2, b]
+
+
+# the study's val MAE (7.0) sits exactly on A's upper bound: inside, bounds included
+PUBLISHED = {
+    "A": {"name": "Model A", "val_gender_accuracy": 0.95, "val_age_mae": 7.0, "trainable_params": 1000000}
+}
+NAN = float("nan")
+SD2 = 2**0.5 / 2  # sample std of two values 1 apart
+
+EXPECTED = {
+    "A": {
+        "name": "Model A",
+        "seeds": 2,
+        "val_gender_accuracy": 0.90,
+        "val_age_mae": 6.5,
+        "test_gender_accuracy": 0.88,
+        "test_age_mae": 7.0,
+        "val_gender_accuracy_low": 0.87,
+        "val_gender_accuracy_high": 0.93,
+        "val_age_mae_low": 6.0,
+        "val_age_mae_high": 7.0,
+        "test_gender_accuracy_low": 0.85,
+        "test_gender_accuracy_high": 0.91,
+        "test_age_mae_low": 6.5,
+        "test_age_mae_high": 7.5,
+        "val_gender_accuracy_std": 0.04 * SD2,
+        "val_age_mae_std": SD2,
+        "test_gender_accuracy_std": 0.04 * SD2,
+        "test_age_mae_std": 0.8 * SD2,
+        "optimism_gender_accuracy": 0.02,
+        "optimism_age_mae": -0.5,
+        "trainable_params": 1015906,
+        "epochs_run": 11,
+        "best_epoch": 9,
+        "train_time_s": 105.0,
+        "published_val_gender_accuracy": 0.95,
+        "diff_val_gender_accuracy": -0.05,
+        "published_val_gender_accuracy_inside": False,
+        "published_val_age_mae": 7.0,
+        "diff_val_age_mae": -0.5,
+        "published_val_age_mae_inside": True,
+        "published_trainable_params": 1000000,
+        "diff_trainable_params": 15906,
+    },
+    "B": {
+        "name": "Model B",
+        "seeds": 1,
+        "val_gender_accuracy": 0.95,
+        "val_age_mae": 5.0,
+        "test_gender_accuracy": 0.93,
+        "test_age_mae": 5.5,
+        "optimism_gender_accuracy": 0.02,
+        "optimism_age_mae": -0.5,
+        "trainable_params": 2000,
+        "epochs_run": 20,
+        "best_epoch": 15,
+        "train_time_s": 300.0,
+    },
+    "baseline": {
+        "name": "Trivial baseline (training mean age, majority gender)",
+        "val_gender_accuracy": 0.52,
+        "val_age_mae": 15.0,
+        "test_gender_accuracy": 0.51,
+        "test_age_mae": 16.0,
+        "trainable_params": 0,
+    },
+}
+
+
+def _missing(v):
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def test_every_cell_of_the_table():
+    t = comparison(_runs(), PUBLISHED)
+    assert list(t.columns) == COLUMNS
+    assert list(t["model"]) == ["A", "B", "baseline"] and list(t.index) == [0, 1, 2]
+    for col in INT_COLUMNS:
+        assert str(t[col].dtype) == "Int64", col
+    for _, row in t.iterrows():
+        want = EXPECTED[row["model"]]
+        for col in COLUMNS[1:]:
+            got, exp = row[col], want.get(col, NAN)
+            if _missing(exp):
+                assert _missing(got), (row["model"], col, got)
+            elif isinstance(exp, bool):
+                assert got is exp, (row["model"], col, got)
+            else:
+                assert got == pytest.approx(exp, abs=1e-9), (row["model"], col, got)
+
+
+def _cells(html):
+    """{model: [cell text, ...]} in column order; a missing value is '–'."""
+    out = {}
+    for m in re.finditer(r'<tr class="(\w+)"><th>([^<]+)</th>(.*?)</tr>', html):
+        assert re.fullmatch(r"(?:<td[^>]*>.*?</td>)+", m.group(3)), m.group(3)
+        cells = re.findall(
+            r'<td (?:class="na"|data-model="([^"]+)" data-metric="([^"]+)" data-value="([^"]+)")>'
+            r"(.*?)</td>",
+            m.group(3),
+        )
+        out[m.group(2)] = (m.group(1), [(metric, value, text) for _, metric, value, text in cells])
+    return out
+
+
+def test_every_cell_of_the_html_table():
+    html = table_html(comparison(_runs(), PUBLISHED))
+    heads = re.findall(r"<th>([^<]+)</th>", html.split("</thead>")[0])
+    assert heads == ["Model"] + [label for _, label, _ in HTML_COLUMNS]
+    rows = _cells(html)
+    assert list(rows) == ["Model A", "Model B", "Trivial baseline (training mean age, majority gender)"]
+    ci = '<br><small class="ci">[{}]</small>'
+    texts = {name: [text for _, _, text in cells] for name, (_, cells) in rows.items()}
+    assert texts["Model A"] == [
+        "90.0% ± 2.8" + ci.format("87.0, 93.0"),
+        "6.50 ± 0.71" + ci.format("6.0, 7.0"),
+        "88.0% ± 2.8" + ci.format("85.0, 91.0"),
+        "7.00 ± 0.57" + ci.format("6.5, 7.5"),
+        "+2.0 pp",
+        "-0.50",
+        "1,015,906",
+        "11",
+        "9",
+        "105.00",
+        "95.0%",
+        "-5.0 pp",
+        "7.00",
+        "-0.50",
+        "1,000,000",
+        "+15,906",
+    ]
+    assert (
+        texts["Model B"]
+        == ["95.0%", "5.00", "93.0%", "5.50", "+2.0 pp", "-0.50", "2,000", "20", "15", "300.00"] + ["–"] * 6
+    )
+    base = texts["Trivial baseline (training mean age, majority gender)"]
+    assert base == ["52.0%", "15.00", "51.0%", "16.00", "–", "–", "0"] + ["–"] * 9
+    assert [kind for kind, _ in rows.values()] == ["model", "model", "baseline"]
+    # each value cell names its model and metric and carries the exact value
+    a_cells = rows["Model A"][1]
+    assert [metric for metric, _, _ in a_cells] == [c for c, _, _ in HTML_COLUMNS]
+    assert float(a_cells[0][1]) == pytest.approx(0.90) and re.search(
+        r'data-model="A" data-metric="val_age', html
+    )
+    assert html.startswith('<table class="comparison"><thead><tr><th>Model</th><th>Val gender acc.</th>')
+    assert (
+        html.count("</tr><tr ") == 2
+        and html.endswith("</tr></tbody></table>")
+        and "</th></tr></thead><tbody><tr" in html
+    )

@@ -1,0 +1,207 @@
+"""Config checks, message by message: each bad config gives exactly its problems, each edge case none."""
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from workflow_scripts import configcheck
+from workflow_scripts.configcheck import (
+    ConfigError,
+    coerce_strings,
+    config_problems,
+    load_yaml,
+    with_defaults,
+)
+
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+CK = "config key"
+
+
+def _allowed(section):
+    return ", ".join(sorted(SCHEMA["properties"][section]["properties"]))
+
+
+@pytest.mark.parametrize(
+    "config,expected",
+    [
+        ({"image_size": "big"}, [f"{CK} `image_size`: 'big' is not of type 'integer'"]),
+        (
+            {"dataset": {"mirror": "x", "amirror": 1}},
+            [
+                f"{CK} `dataset.{k}` is unknown (allowed here: {_allowed('dataset')})"
+                for k in ("amirror", "mirror")
+            ],
+        ),
+        # sorted by key path, whatever order the validator finds them in
+        (
+            {"split": {"val_fraction": "x"}, "image_size": "y"},
+            [
+                f"{CK} `image_size`: 'y' is not of type 'integer'",
+                f"{CK} `split.val_fraction`: 'x' is not of type 'number'",
+            ],
+        ),
+        ({"labels": {"min_age": 60, "max_age": 50}}, [f"{CK} `labels.min_age` is above `labels.max_age`"]),
+        ({"model_b": {"frozen_epochs": 60}}, [f"{CK} `model_b.frozen_epochs` is above `model_b.epochs`"]),
+        (
+            {"split": {"age_bins": [1, 20, 116]}},
+            [f"{CK} `split.age_bins` [1, 20, 116] must cover ages 1-116"],
+        ),
+        (
+            {"split": {"age_bins": [2, 20, 117]}},
+            [f"{CK} `split.age_bins` [2, 20, 117] must cover ages 1-116"],
+        ),
+        ({"split": {"age_bins": [0, 50, 50, 117]}}, [f"{CK} `split.age_bins` must be strictly increasing"]),
+        (
+            {"dataset": {"local_dir": "", "local_archive": ""}},
+            [
+                f"{CK} `dataset.{k}` is an empty string; use null for none"
+                for k in ("local_archive", "local_dir")
+            ],
+        ),
+        (
+            {"dataset": {"local_dir": "a", "local_archive": "b"}},
+            [f"{CK}s `dataset.local_dir` and `dataset.local_archive` are both set; keep one"],
+        ),
+        (
+            {"synthetic": {"enabled": True}, "dataset": {"local_archive": "x"}},
+            [f"{CK} `synthetic.enabled` is true and a `dataset.local_*` key is set; keep one"],
+        ),
+        (
+            {"predict": {"scenes": 2}},
+            [f"{CK} `predict.scenes` needs `predict.input`: the folder the scenes go to"],
+        ),
+        (
+            {
+                "evaluate": {
+                    "external": [{"name": "a", "synthetic_style": 1}, {"name": "a", "synthetic_style": 2}]
+                }
+            },
+            [f"{CK} `evaluate.external`: the name a is used twice"],
+        ),
+        (
+            {"evaluate": {"external": [{"name": "a"}, {"name": "b", "path": "p", "synthetic_style": 1}]}},
+            [
+                f"{CK} `evaluate.external[{i}] ({n})`: give either `path` or `synthetic_style`"
+                for i, n in ((0, "a"), (1, "b"))
+            ],
+        ),
+    ],
+)
+def test_each_bad_config_gives_exactly_its_problems(config, expected):
+    assert config_problems(config, SCHEMA) == expected
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"labels": {"min_age": 50, "max_age": 50}},  # equal ages are a valid (narrow) range
+        {"model_b": {"epochs": 5, "frozen_epochs": 5}},  # all epochs frozen is allowed
+        {"split": {"age_bins": [1, 20, 117]}},  # bins exactly covering min_age and max_age
+        {"synthetic": {"enabled": True}, "dataset": {"local_dir": None}},
+        {"predict": {"input": "scenes_here", "scenes": 2}},  # the scenes are drawn into it: need not exist
+        {
+            "evaluate": {
+                "external": [{"name": "a", "synthetic_style": 1}, {"name": "b", "synthetic_style": 1}]
+            }
+        },
+    ],
+)
+def test_edge_cases_that_are_valid(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config_problems(config, SCHEMA) == []
+
+
+def test_paths_must_exist_and_be_the_right_kind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.tgz").write_bytes(b"x")
+    here = f"(relative to {tmp_path})"
+    cases = [
+        ({"dataset": {"local_archive": "folder"}}, [f"{CK} `dataset.local_archive`: no file folder {here}"]),
+        ({"dataset": {"local_dir": "file.tgz"}}, [f"{CK} `dataset.local_dir`: no folder file.tgz {here}"]),
+        ({"dataset": {"local_archive": "file.tgz"}}, []),
+        ({"dataset": {"local_dir": "folder"}}, []),
+        ({"predict": {"input": "nowhere"}}, [f"{CK} `predict.input`: no folder nowhere {here}"]),
+        ({"predict": {"input": "folder"}}, []),
+        (
+            {"evaluate": {"external": [{"name": "x", "path": "gone"}]}},
+            [f"{CK} `evaluate.external[0] (x).path`: no folder gone {here}"],
+        ),
+        ({"evaluate": {"external": [{"name": "x", "path": "folder"}]}}, []),
+        # a synthetic run never looks for local files (the keys conflict instead, named above)
+        ({"synthetic": {"enabled": True}}, []),
+    ]
+    for config, expected in cases:
+        assert config_problems(config, SCHEMA) == expected, config
+
+
+def test_with_defaults_fills_every_depth_and_keeps_given_values():
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "integer", "default": 1},
+            "b": {"type": "object", "default": {}, "properties": {"c": {"type": "integer", "default": 2}}},
+            "d": {"type": "integer"},
+        },
+    }
+    assert with_defaults({}, schema) == {"a": 1, "b": {"c": 2}}
+    assert with_defaults({"a": 5, "b": {"c": 7}}, schema) == {"a": 5, "b": {"c": 7}}
+    given = {"b": {}}
+    assert with_defaults(given, schema) == {"a": 1, "b": {"c": 2}} and given == {"b": {}}  # a copy
+    assert with_defaults(3, schema) == 3 and with_defaults({"x": 1}, {"type": "integer"}) == {"x": 1}
+
+
+def test_coerce_strings_reads_command_line_strings_as_their_schema_type():
+    schema = {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer"},
+            "x": {"type": "number"},
+            "maybe": {"type": ["integer", "null"]},
+            "flag": {"type": "boolean"},
+            "name": {"type": "string"},
+            "sub": {"type": "object", "properties": {"k": {"type": "integer"}}},
+        },
+    }
+    config = {"n": "3", "x": "0.5", "maybe": "null", "flag": "false", "name": "12", "sub": {"k": "4"}}
+    assert coerce_strings(config, schema) == {
+        "n": 3,
+        "x": 0.5,
+        "maybe": None,
+        "flag": False,
+        "name": "12",
+        "sub": {"k": 4},
+    }
+    # values that do not fit stay strings, for the check to name: a boolean is not an integer
+    bad = {"n": "true", "x": "[1", "flag": "3", "maybe": "2.5"}
+    assert coerce_strings(dict(bad), schema) == bad
+    assert coerce_strings({"n": 3}, schema) == {"n": 3}
+
+
+def test_load_yaml_names_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 1\nsplit:\n  val_fraction: [0.2\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(bad)
+    assert str(err.value).startswith(f"{bad}, line 4, column 1: not valid YAML (")
+    with pytest.raises(ConfigError, match=r"^.*missing\.yaml: cannot read \(No such file or directory\)$"):
+        load_yaml(tmp_path / "missing.yaml")
+    assert load_yaml(ROOT / "config" / "demo.yaml")["synthetic"]["enabled"] is True
+
+
+def test_main_checks_each_file(tmp_path, capsys):
+    configcheck.main([str(ROOT / "config" / "demo.yaml")])
+    assert capsys.readouterr().out == f"{ROOT / 'config' / 'demo.yaml'}: valid\n"
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(SystemExit) as err:
+        configcheck.main([str(tmp_path / "list.yaml")])
+    assert str(err.value) == f"ERROR: {tmp_path / 'list.yaml'}: a config file must map keys to values"
+    (tmp_path / "bad.yaml").write_text("image_size: 8\n")
+    with pytest.raises(SystemExit) as err:
+        configcheck.main([str(tmp_path / "bad.yaml")])
+    assert (
+        str(err.value)
+        == "ERROR: invalid configuration:\n  config key `image_size`: 8 is less than the minimum of 32"
+    )
+    with pytest.raises(SystemExit):
+        configcheck.main([])
