@@ -205,3 +205,51 @@ def test_main_checks_each_file(tmp_path, capsys):
     )
     with pytest.raises(SystemExit):
         configcheck.main([])
+
+
+def test_problems_from_every_section_are_all_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "dataset": {"local_dir": "gone"},
+        "evaluate": {"external": [{"name": "e", "path": "gone_too"}]},
+        "predict": {"input": "gone_three"},
+    }
+    here = f"(relative to {tmp_path})"
+    assert config_problems(config, SCHEMA) == [
+        f"{CK} `dataset.local_dir`: no folder gone {here}",
+        f"{CK} `evaluate.external[0] (e).path`: no folder gone_too {here}",
+        f"{CK} `predict.input`: no folder gone_three {here}",
+    ]
+    assert config_problems([], SCHEMA) == [f"{CK} `(top level)`: [] is not of type 'object'"]
+
+
+def test_check_config_reads_command_line_strings_first_and_lists_every_problem():
+    config = {"image_size": "64", "model_a": {"epochs": "3"}}
+    configcheck.check_config(config, ROOT / "config" / "schema.yaml")
+    assert config == {"image_size": 64, "model_a": {"epochs": 3}}
+    with pytest.raises(ConfigError) as err:
+        configcheck.check_config({"image_size": 8, "seed": "x"}, ROOT / "config" / "schema.yaml")
+    assert str(err.value) == (
+        "invalid configuration:\n"
+        "  config key `image_size`: 8 is less than the minimum of 32\n"
+        "  config key `seed`: 'x' is not of type 'integer'"
+    )
+
+
+def test_schemas_without_properties_or_type():
+    assert with_defaults({"a": 1}, {"type": "object"}) == {"a": 1}
+    assert coerce_strings({"a": "1"}, {"type": "object"}) == {"a": "1"}
+    assert coerce_strings("1", {}) == "1"
+    # a string is left alone where the schema allows strings, even one that YAML would read as null
+    either = {"type": "object", "properties": {"s": {"type": ["string", "null"]}}}
+    assert coerce_strings({"s": "null"}, either) == {"s": "null"}
+
+
+def test_yaml_error_message_whole(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(bad)
+    assert str(err.value) == (
+        f"{bad}, line 2, column 1: not valid YAML (expected ',' or ']', but got '<stream end>')"
+    )

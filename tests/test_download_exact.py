@@ -150,3 +150,41 @@ def test_md5_in_either_case(tmp_path, monkeypatch):
     ):
         download("u", tmp_path / "g.tgz", md5="0" * 32)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.tgz"]
+
+
+class _Answer:
+    def __init__(self, body, status):
+        self.body, self.status, self.headers = body, status, {"Content-Length": str(len(body))}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, n):
+        block, self.body = self.body[:n], self.body[n:]
+        return block
+
+
+def test_requests_name_the_client_and_resume_with_a_range(tmp_path, monkeypatch, caplog):
+    import logging
+
+    seen = []
+
+    def urlopen(req, timeout):
+        seen.append((dict(req.header_items()), timeout))
+        return _Answer(b"0123456789"[int(req.get_header("Range", "bytes=0-")[6:-1]) :], 206)
+
+    monkeypatch.setattr(dl.urllib.request, "urlopen", urlopen)
+    (tmp_path / "f.tgz.part").write_bytes(b"0123")
+    assert download("http://h/f", tmp_path / "f.tgz", timeout_s=7).read_bytes() == b"0123456789"
+    assert seen == [({"User-agent": "utkface-repro", "Range": "bytes=4-"}, 7)]
+    # a server that answers 200 to a Range request sends everything: start again from zero
+    monkeypatch.setattr(dl.urllib.request, "urlopen", lambda req, timeout: _Answer(b"whole", 200))
+    (tmp_path / "g.tgz.part").write_bytes(b"wh")
+    with caplog.at_level(logging.INFO, logger="utkface.download"):
+        assert download("http://h/g", tmp_path / "g.tgz").read_bytes() == b"whole"
+    assert "server ignored the Range request; downloading from the start" in [
+        r.getMessage() for r in caplog.records
+    ]

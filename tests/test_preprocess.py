@@ -123,7 +123,8 @@ def test_a_full_disk_is_one_clear_line_and_other_errors_pass_through(tmp_path, m
     from workflow_scripts import preprocess as pp
 
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1_234_567, 1_234_567))
+    # 100,050,010 bytes: 100.1 MB, the decimal megabyte rounded
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100_050_010, 100_050_010))
 
     def full(fd, offset, length):
         assert offset == 0 and length == os.fstat(fd).st_size  # every byte of the file reserved
@@ -132,7 +133,7 @@ def test_a_full_disk_is_one_clear_line_and_other_errors_pass_through(tmp_path, m
     monkeypatch.setattr(os, "posix_fallocate", full)
     with pytest.raises(pp.NoSpaceError) as err:
         pp._allocate(tmp_path / "a.npy", (100, 50, 50, 3))
-    assert str(err.value) == f"{tmp_path}: no space left for the array: it needs 0.8 MB, 1.2 MB are free"
+    assert str(err.value) == f"{tmp_path}: no space left for the array: it needs 0.8 MB, 100.1 MB are free"
 
     def broken(fd, offset, length):
         raise OSError(errno.EIO, "Input/output error")

@@ -23,7 +23,7 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     problems = []
     for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))):
         if err.validator == "additionalProperties":
-            allowed = set(err.schema.get("properties", {}))
+            allowed = set(err.schema["properties"])
             for extra in sorted(set(err.instance) - allowed):
                 problems.append(
                     f"config key `{_key([*err.absolute_path, extra])}` is unknown "
@@ -34,27 +34,26 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     if problems:
         return problems
     # Rules a JSON schema cannot say, checked once the types are known to be right.
+    # (every section and key is there now: the schema gives each a default)
     config = with_defaults(config, schema)
-    labels, split = config.get("labels", {}), config.get("split", {})
-    if labels and labels["min_age"] > labels["max_age"]:
+    labels, bins = config["labels"], config["split"]["age_bins"]
+    if labels["min_age"] > labels["max_age"]:
         problems.append("config key `labels.min_age` is above `labels.max_age`")
-    bins = split.get("age_bins")
-    if bins is not None:
-        if any(b >= a for b, a in itertools.pairwise(bins)):
-            problems.append("config key `split.age_bins` must be strictly increasing")
-        elif labels and (bins[0] > labels["min_age"] or bins[-1] <= labels["max_age"]):
-            problems.append(
-                f"config key `split.age_bins` {bins} must cover ages {labels['min_age']}-{labels['max_age']}"
-            )
-    mb = config.get("model_b", {})
-    if mb and mb["frozen_epochs"] > mb["epochs"]:
+    if any(b >= a for b, a in itertools.pairwise(bins)):
+        problems.append("config key `split.age_bins` must be strictly increasing")
+    elif bins[0] > labels["min_age"] or bins[-1] <= labels["max_age"]:
+        problems.append(
+            f"config key `split.age_bins` {bins} must cover ages {labels['min_age']}-{labels['max_age']}"
+        )
+    mb = config["model_b"]
+    if mb["frozen_epochs"] > mb["epochs"]:
         problems.append("config key `model_b.frozen_epochs` is above `model_b.epochs`")
-    problems += _source_problems(config.get("dataset", {}), config.get("synthetic", {}))
-    problems += _external_problems(config.get("evaluate", {}).get("external", []))
-    pred = config.get("predict", {})
-    if pred.get("scenes") and not pred.get("input"):
+    problems += _source_problems(config["dataset"], config["synthetic"])
+    problems += _external_problems(config["evaluate"]["external"])
+    pred = config["predict"]
+    if pred["scenes"] and not pred["input"]:
         problems.append("config key `predict.scenes` needs `predict.input`: the folder the scenes go to")
-    elif pred.get("input") and not pred.get("scenes"):
+    elif pred["input"] and not pred["scenes"]:
         problems += _missing("predict.input", pred["input"])
     return problems
 
@@ -84,18 +83,16 @@ def _source_problems(ds: dict[str, Any], synth: dict[str, Any]) -> list[str]:
     """At most one data source, and a local one that exists (a missing one would start a download)."""
     problems = []
     for key in ("local_archive", "local_dir"):
-        if ds.get(key) == "":
+        if ds[key] == "":
             problems.append(f"config key `dataset.{key}` is an empty string; use null for none")
-    if ds.get("local_dir") and ds.get("local_archive"):
+    if ds["local_dir"] and ds["local_archive"]:
         problems.append("config keys `dataset.local_dir` and `dataset.local_archive` are both set; keep one")
-    if synth.get("enabled") and (ds.get("local_dir") or ds.get("local_archive")):
+    if synth["enabled"] and (ds["local_dir"] or ds["local_archive"]):
         problems.append("config key `synthetic.enabled` is true and a `dataset.local_*` key is set; keep one")
-    if problems or synth.get("enabled"):
+    if problems or synth["enabled"]:
         return problems
-    for key, folder in (("local_archive", False), ("local_dir", True)):
-        if ds.get(key):
-            problems += _missing(f"dataset.{key}", ds[key], folder)
-    return problems
+    return [p for key, folder in (("local_archive", False), ("local_dir", True)) if ds[key]
+            for p in _missing(f"dataset.{key}", ds[key], folder)]  # fmt: skip
 
 
 def with_defaults(config: Any, schema: dict[str, Any]) -> Any:

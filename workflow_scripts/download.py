@@ -116,8 +116,7 @@ def _fetch_once(url: str, part: Path, timeout_s: float) -> None:
     if have:
         req.add_header("Range", f"bytes={have}-")
     with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-        status = getattr(resp, "status", None) or 200
-        if have and status != 206:
+        if have and getattr(resp, "status", None) != 206:  # (a file:// answer has no status)
             log.info("server ignored the Range request; downloading from the start")
             have = 0
         length = resp.headers.get("Content-Length")
