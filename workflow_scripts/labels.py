@@ -83,7 +83,7 @@ def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
         with Image.open(io.BytesIO(data)) as im:
             # Decoding at 1/8 scale still reads every entropy-coded byte, so truncation is caught,
             # at a fraction of the cost of a full decode.
-            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.draft("RGB", (1, 1))  # the smallest scale libjpeg offers: 1/8
             im.load()
             to_rgb(im)
     except UnusableImageError as err:
@@ -141,7 +141,8 @@ def build_labels(
             continue
         rows.append({"path": first, **fields})
         rejected += [{"path": rel, "reason": f"byte-identical duplicate of {first}"} for rel, _ in copies[1:]]
-    labels = pd.DataFrame(rows, columns=LABEL_COLUMNS).sort_values("path", ignore_index=True)
+    # rows are in path order already: `scan` sorts, and each duplicate group is keyed by its first path
+    labels = pd.DataFrame(rows, columns=LABEL_COLUMNS)
     rej = pd.DataFrame(rejected, columns=REJECT_COLUMNS).sort_values("path", ignore_index=True)
     labels["datetime"] = labels["datetime"].astype(str)
     return labels, rej
