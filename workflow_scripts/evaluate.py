@@ -112,7 +112,7 @@ def _uncertainty(df, bins, age_bins, n_boot, seed, confidence) -> dict[str, Any]
     }
 
 
-def predict(  # pragma: no mutate block (needs TensorFlow: tested through the workflow)
+def predict(
     model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted ages, gender probabilities), in batches straight from the uint8 (memory-mapped) array."""

@@ -109,7 +109,7 @@ def preprocess(
         _allocate(tmp, (n, size, size, 3))
         items = list(enumerate(paths))
         jobs = [(str(tmp), str(images_root), items[c], size, interpolation) for c in chunks(n, workers)]
-        if workers > 1:
+        if workers > 1 and len(jobs) > 1:  # one task: no process pool to start
             try:
                 with ProcessPoolExecutor(max_workers=workers) as pool:
                     done = sum(pool.map(_fill, jobs))
