@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3) of the modules that need no TensorFlow, against their fast in-process tests
 # (the list and the test selection are in pyproject.toml, [tool.mutmut]); prints the share of mutants
-# killed per module. On demand, not in CI: about 15 minutes on 2 cores. Survivors: mutmut browse.
+# killed per module. On demand, not in CI: about 40 minutes on 2 cores (mutants that hang the download
+# tests wait out their timeout). Survivors: mutmut browse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=dev,mutation ./run.sh install

@@ -142,3 +142,83 @@ def test_a_full_disk_is_one_clear_line_and_other_errors_pass_through(tmp_path, m
     with pytest.raises(OSError) as err:
         pp._allocate(tmp_path / "b.npy", (1, 2, 2, 3))
     assert err.value.errno == errno.EIO and not isinstance(err.value, pp.NoSpaceError)
+
+
+def _split_of(tmp_path, n):
+    from workflow_scripts.labels import LABEL_COLUMNS
+
+    Image.new("RGB", (12, 12), (9, 99, 199)).save(tmp_path / "a.png")
+    pd.DataFrame([("a.png", 30, 0, 0, "1")] * n, columns=LABEL_COLUMNS).to_csv(
+        tmp_path / "s.csv", index=False
+    )
+    return tmp_path / "s.csv"
+
+
+@pytest.mark.parametrize("rows,workers,pool", [(200, 1, None), (60, 2, None), (200, 2, 2), (200, 3, 3)])
+def test_a_process_pool_only_for_several_workers_and_several_tasks(
+    tmp_path, monkeypatch, rows, workers, pool
+):
+    from workflow_scripts import preprocess as pp
+
+    started = []
+
+    class InProcess:  # a pool that runs its tasks here, and records that it was started
+        def __init__(self, max_workers):
+            started.append(max_workers)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, jobs):
+            return map(fn, jobs)
+
+    monkeypatch.setattr(pp, "ProcessPoolExecutor", InProcess)
+    assert preprocess(tmp_path, _split_of(tmp_path, rows), tmp_path / "o.npy", 8, workers=workers) == rows
+    assert started == ([] if pool is None else [pool])
+    assert np.load(tmp_path / "o.npy").min(axis=(1, 2, 3)).all()  # every row filled
+
+
+def test_a_dead_worker_is_named_as_such(tmp_path, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from workflow_scripts import preprocess as pp
+
+    class Dying:
+        def __init__(self, max_workers):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, jobs):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    monkeypatch.setattr(pp, "ProcessPoolExecutor", Dying)
+    with pytest.raises(RuntimeError) as err:
+        preprocess(tmp_path, _split_of(tmp_path, 200), tmp_path / "o.npy", 8, workers=2)
+    assert (
+        str(err.value)
+        == f"{tmp_path / 'o.npy'}: a worker process died (killed, or out of memory: try fewer threads)"
+    )
+    assert not list(tmp_path.glob("*.npy*"))
+
+
+def test_the_megabytes_of_a_full_disk_are_rounded_from_the_byte_count(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from workflow_scripts import preprocess as pp
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    # 128 header bytes + 100,049,901 pixel bytes = 100,050,029 bytes: 100.05 MB, shown as 100.1
+    with pytest.raises(pp.NoSpaceError, match=r"it needs 100\.1 MB, "):
+        pp._allocate(tmp_path / "a.npy", (33_349_967, 1, 1, 3))
