@@ -1,7 +1,9 @@
 """Benchmark: labels + preprocessing of N images, against a naive baseline in the same run.
 
-Ours: `labels.build_labels` (name parsing, hashing, decode check) then `preprocess.preprocess` into one
-uint8 array, both on all cores. Baseline: Keras `load_img` + `img_to_array`, one image at a time.
+Ours, as the workflow runs them: `labels.build_labels` with `Pixels` (name parsing, hashing, and each image
+decoded once, on all cores, into the labelled pixel array) then `preprocess.preprocess` (the split's rows
+gathered from it into the split's array; here the split holds every image). Baseline: Keras `load_img` +
+`img_to_array`, one image at a time.
 Prints images/s of each, the ratio (target: ours >= 3x the baseline, and linear in N) and the split of our
 time between the two steps.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workflow_scripts import synthetic  # noqa: E402
-from workflow_scripts.labels import build_labels, write_csv  # noqa: E402
+from workflow_scripts.labels import Pixels, build_labels, write_csv  # noqa: E402
 from workflow_scripts.preprocess import preprocess  # noqa: E402
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg", "retina.jpg"]
@@ -66,10 +69,11 @@ def photo_jpegs(folder: Path, n: int, seed: int = 1) -> float:
 def ours(folder: Path, size: int, workers: int, tmp: Path, interpolation: str) -> tuple[float, float, int]:
     """(labels seconds, preprocess seconds, images)."""
     t0 = time.perf_counter()
-    labels, _ = build_labels(folder, threads=workers)
-    write_csv(labels, tmp / "all.csv")
+    pixels = Pixels(tmp / "pixels.npy", size, interpolation)
+    labels, _ = build_labels(folder, threads=workers, pixels=pixels)
+    write_csv(labels, tmp / "labels.csv")
     t1 = time.perf_counter()
-    n = preprocess(folder, tmp / "all.csv", tmp / "all.npy", size, interpolation, workers=workers)
+    n = preprocess(tmp / "labels.csv", pixels.out, tmp / "labels.csv", tmp / "all.npy")
     return t1 - t0, time.perf_counter() - t1, n
 
 
@@ -88,15 +92,28 @@ def baseline(folder: Path, size: int) -> tuple[float, int]:
     return time.perf_counter() - t0, len(arrays)
 
 
+def baseline_in_child(folder: Path, size: int) -> tuple[float, int]:
+    """`baseline` in a fresh process, with Keras imported before the clock starts: our process never
+    imports TensorFlow, whose memory would make each of our worker processes slower to fork."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, __file__, "--baseline-of", str(folder), "--image-size", str(size)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout.split()
+    return float(out[-2]), int(out[-1])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--workers", type=int, default=os.cpu_count())
     p.add_argument("--images", choices=["photo", "synthetic"], default="photo")
+    p.add_argument("--baseline-of", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras  # noqa: F401 - import cost kept out of the timings
+    if a.baseline_of:
+        import keras  # noqa: F401 - import cost kept out of the timings
+
+        print(*baseline(a.baseline_of, a.image_size))
+        return
 
     head = f"{'N':>7} {'resize':>9} {'ours img/s':>11} {'baseline img/s':>15} {'ratio':>6}"
     print(f"{head} {'ours s/1k img':>14} {'labels':>7} {'preprocess':>11}")
@@ -108,7 +125,7 @@ def main() -> None:
                 print(f"# {n} photo JPEGs of 200x200: a full decode takes {ms:.3f} ms each", flush=True)
             else:
                 synthetic.generate(tmp / "img", n, seed=1, quirks=True, workers=a.workers)
-            t_base, n_base = baseline(tmp / "img", a.image_size)
+            t_base, n_base = baseline_in_child(tmp / "img", a.image_size)
             # bilinear (antialiased) is the workflow's default; the baseline resizes nearest-neighbour
             for interpolation in ("bilinear", "nearest"):
                 t_lab, t_pre, n_ours = ours(tmp / "img", a.image_size, a.workers, tmp, interpolation)

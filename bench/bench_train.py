@@ -3,6 +3,7 @@
 Ours: the workflow's tf.data pipeline (uint8 memory-mapped arrays, seeded shuffle, batches cast on the fly,
 prefetch) into `model.fit`. Baseline: a plain `model.fit` on in-memory float32 NumPy arrays. Same model, same
 batch size, same run; one warm-up epoch, then the timed ones. Prints both and the ratio (target >= 1).
+CPU settings (threads, determinism, XLA, layout) are compared by `bench_cpu_training.py`.
 
     python bench/bench_train.py [--images 512] [--epochs 2] [--models A B]
 """
@@ -30,7 +31,7 @@ from workflow_scripts import models  # noqa: E402
 from workflow_scripts.datasets import make_datasets  # noqa: E402
 
 
-def build(model: str, cfg: dict, size: int, jit: bool | str = "auto") -> keras.Model:
+def build(model: str, cfg: dict, size: int) -> keras.Model:
     keras.utils.set_random_seed(0)
     if model == "A":
         net = models.build_model_a(size, cfg["model_a"], cfg["augmentation"], 0)
@@ -38,7 +39,7 @@ def build(model: str, cfg: dict, size: int, jit: bool | str = "auto") -> keras.M
     else:
         net = models.build_model_b(size, cfg["model_b"], cfg["augmentation"], 0)
         opt = keras.optimizers.RMSprop(1e-3)
-    models.compile_model(net, opt, {"age": 1.0, "gender": 1.0}, jit_compile=jit)
+    models.compile_model(net, opt, {"age": 1.0, "gender": 1.0})
     return net
 
 
@@ -56,7 +57,6 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--models", nargs="+", default=["A", "B"])
-    p.add_argument("--xla", action="store_true", help="also time our pipeline with XLA off and on")
     a = p.parse_args()
     cfg = full_config()
     rng = np.random.default_rng(0)
@@ -88,10 +88,6 @@ def main() -> None:
             ours = timed_fit(build(m, cfg, a.size), a.epochs, n, x=train_ds)
             plain = timed_fit(build(m, cfg, a.size), a.epochs, n, x=x, y=y, batch_size=a.batch, shuffle=True)
             print(f"{m:>5} {ours:>11.1f} {plain:>16.1f} {ours / plain:>6.2f}", flush=True)
-            if a.xla:
-                off = timed_fit(build(m, cfg, a.size, jit=False), a.epochs, n, x=train_ds)
-                on = timed_fit(build(m, cfg, a.size, jit=True), a.epochs, n, x=train_ds)
-                print(f"{m:>5} XLA off {off:.1f} img/s, XLA on {on:.1f} img/s: {on / off:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

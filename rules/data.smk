@@ -1,4 +1,5 @@
-# Raw archive -> safe extraction -> labels with a reject list -> stratified splits -> uint8 arrays.
+# Raw archive -> safe extraction -> labels with a reject list (and every accepted image decoded, once)
+# -> stratified splits -> each split's uint8 array, gathered from the decoded pixels.
 
 # All data steps run where Snakemake runs (the submit host on a cluster): the download needs internet,
 # which compute nodes often lack, and the rest is short and I/O-bound.
@@ -92,6 +93,7 @@ rule labels:
     output:
         labels=LABELS,
         rejected=REJECTED,
+        pixels=PIXELS,
     log:
         "logs/labels.log",
     benchmark:
@@ -106,11 +108,16 @@ rule labels:
         min_age=config["labels"]["min_age"],
         max_age=config["labels"]["max_age"],
         content=get_images_fingerprint(),
+        size=config["image_size"],
+        interpolation=config["preprocess"]["interpolation"],
     shell:
         "python -m workflow_scripts.labels"
         " --images {input:q}"
         " --labels {output.labels:q}"
         " --rejected {output.rejected:q}"
+        " --pixels {output.pixels:q}"
+        " --size {params.size}"
+        " --interpolation {params.interpolation}"
         " --min-age {params.min_age}"
         " --max-age {params.max_age}"
         " --threads {threads}"
@@ -153,7 +160,8 @@ rule splits:
 
 rule preprocess:
     input:
-        images=get_images_dir(),
+        labels=rules.labels.output.labels,
+        pixels=rules.labels.output.pixels,
         split=SPLIT,
     output:
         ARRAY,
@@ -166,16 +174,10 @@ rule preprocess:
         SHADOW
     conda:
         ENV
-    threads: 2
-    params:
-        size=config["image_size"],
-        interpolation=config["preprocess"]["interpolation"],
     shell:
         "python -m workflow_scripts.preprocess"
-        " --images {input.images:q}"
+        " --labels {input.labels:q}"
+        " --pixels {input.pixels:q}"
         " --split {input.split:q}"
         " --out {output:q}"
-        " --size {params.size}"
-        " --interpolation {params.interpolation}"
-        " --workers {threads}"
         " --log {log:q}"

@@ -1,5 +1,6 @@
 # Other test sets (`evaluate.external`): a folder of the user's, or a synthetic set drawn through another
-# camera; labelled and turned into arrays like our own splits, then evaluated by the `evaluate` rule.
+# camera; labelled and decoded into one array (the labels step keeps the pixels, row i = labels row i),
+# then evaluated by the `evaluate` rule.
 
 
 rule external_synthetic:
@@ -35,6 +36,7 @@ rule external_labels:
     output:
         labels=EXT_LABELS,
         rejected=EXT_REJECTED,
+        pixels=EXT_ARRAY,
     log:
         "logs/external/{name}_labels.log",
     localrule: True
@@ -47,40 +49,17 @@ rule external_labels:
         min_age=config["labels"]["min_age"],
         max_age=config["labels"]["max_age"],
         content=get_external_fingerprint,
+        size=config["image_size"],
+        interpolation=config["preprocess"]["interpolation"],
     shell:
         "python -m workflow_scripts.labels"
         " --images {input:q}"
         " --labels {output.labels:q}"
         " --rejected {output.rejected:q}"
+        " --pixels {output.pixels:q}"
+        " --size {params.size}"
+        " --interpolation {params.interpolation}"
         " --min-age {params.min_age}"
         " --max-age {params.max_age}"
         " --threads {threads}"
-        " --log {log:q}"
-
-
-rule external_arrays:
-    input:
-        images=get_external_dir,
-        split=rules.external_labels.output.labels,
-    output:
-        EXT_ARRAY,
-    log:
-        "logs/external/{name}_arrays.log",
-    localrule: True
-    shadow:
-        SHADOW
-    conda:
-        ENV
-    threads: 2
-    params:
-        size=config["image_size"],
-        interpolation=config["preprocess"]["interpolation"],
-    shell:
-        "python -m workflow_scripts.preprocess"
-        " --images {input.images:q}"
-        " --split {input.split:q}"
-        " --out {output:q}"
-        " --size {params.size}"
-        " --interpolation {params.interpolation}"
-        " --workers {threads}"
         " --log {log:q}"

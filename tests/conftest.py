@@ -121,18 +121,19 @@ def full_config(**overrides) -> dict:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """240 synthetic faces as 32 px train/val/test arrays plus split CSVs."""
-    from workflow_scripts.labels import build_labels, write_csv
+    from workflow_scripts.labels import Pixels, build_labels, write_csv
     from workflow_scripts.preprocess import preprocess
     from workflow_scripts.splits import make_splits
 
     root = tmp_path_factory.mktemp("tiny")
     synthetic.generate(root / "img", 240, seed=5, quirks=False, workers=2)
-    labels, _ = build_labels(root / "img")
+    labels, _ = build_labels(root / "img", threads=2, pixels=Pixels(root / "pixels.npy", 32))
+    write_csv(labels, root / "labels.csv")
     parts = make_splits(labels, 160, 0.25, None, [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 117], seed=5)
     out = {"root": root, "arrays": {}, "splits": {}}
     for name, df in parts.items():
         write_csv(df, root / f"{name}.csv")
-        preprocess(root / "img", root / f"{name}.csv", root / f"{name}.npy", 32, workers=2)
+        preprocess(root / "labels.csv", root / "pixels.npy", root / f"{name}.csv", root / f"{name}.npy")
         out["arrays"][name], out["splits"][name] = str(root / f"{name}.npy"), str(root / f"{name}.csv")
     return out
 

@@ -25,7 +25,7 @@ FULL = {
         "--seed",
         "1",
     ],
-    "preprocess": ["--images", "i", "--split", "s", "--out", "o", "--size", "8"],
+    "preprocess": ["--labels", "l", "--pixels", "p", "--split", "s", "--out", "o"],
     "extract": ["--archive", "a", "--out", "o"],
     "download": ["--url", "u", "--out", "o"],
     "evaluate": [

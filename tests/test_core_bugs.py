@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from workflow_scripts.comparison import comparison
+from workflow_scripts.decode import load_image
 from workflow_scripts.evaluate import compute_metrics
 from workflow_scripts.labels import RACES, build_labels
-from workflow_scripts.preprocess import load_image, preprocess
 from workflow_scripts.report import reading
 
 
@@ -22,17 +22,6 @@ def test_dedup_keeps_the_first_copy_by_path_and_names_it(tmp_path, synth_dir):
     labels, rejected = build_labels(tmp_path)
     assert labels["path"].tolist() == [first]
     assert rejected.set_index("path")["reason"].to_dict() == {second: f"byte-identical duplicate of {first}"}
-
-
-def test_pool_workers_fill_every_chunk_like_one_process(tmp_path, synth_dir):
-    labels, _ = build_labels(synth_dir)
-    labels = pd.concat([labels] * 3, ignore_index=True)  # 180 rows: three chunks of 64, so the pool runs
-    labels.to_csv(tmp_path / "split.csv", index=False)
-    preprocess(synth_dir, tmp_path / "split.csv", tmp_path / "one.npy", 32, workers=1)
-    preprocess(synth_dir, tmp_path / "split.csv", tmp_path / "two.npy", 32, workers=2)
-    one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
-    assert np.array_equal(one, two)
-    assert all(one[i].any() for i in range(len(one)))  # no chunk left as zeros
 
 
 def test_interpolation_key_changes_the_pixels_as_pillow_does(tmp_path):

@@ -1,5 +1,6 @@
-"""Faults in the middle of the work: a full disk, and kills of `preprocess` and `train` at seeded random
-moments. A rerun must end with outputs equal to an uninterrupted run, and no temporary file may be left."""
+"""Faults in the middle of the work: a full disk, and kills of `labels` (which decodes the images) and
+`train` at seeded random moments. A rerun must end with outputs equal to an uninterrupted run, and no
+temporary file may be left."""
 
 import json
 import os
@@ -15,8 +16,8 @@ import pytest
 from conftest import ROOT, full_config
 
 from workflow_scripts import synthetic
-from workflow_scripts.labels import build_labels, write_csv
-from workflow_scripts.preprocess import NoSpaceError, preprocess
+from workflow_scripts.decode import NoSpaceError
+from workflow_scripts.labels import Pixels, build_labels
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -25,8 +26,6 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 def faces(tmp_path_factory):
     root = tmp_path_factory.mktemp("faces")
     synthetic.generate(root / "img", 600, seed=12, quirks=False, workers=2)
-    labels, _ = build_labels(root / "img", threads=2)
-    write_csv(labels, root / "split.csv")
     return root
 
 
@@ -51,23 +50,21 @@ def small_disk(tmp_path):
 @pytest.mark.cli
 def test_a_full_disk_is_a_clear_error_with_the_bytes_needed_and_free(faces, small_disk):
     with pytest.raises(NoSpaceError, match=r"needs 29\.5 MB, [\d.]+ MB are free") as err:
-        preprocess(faces / "img", faces / "split.csv", small_disk / "train_images.npy", 128)
+        build_labels(faces / "img", pixels=Pixels(small_disk / "pixels.npy", 128))
     assert str(small_disk) in str(err.value)
     assert list(small_disk.iterdir()) == []  # nothing half-written is left
     # through the job's command line: one line on the terminal, exit status 1
-    proc = subprocess.run(
-        [sys.executable, "-m", "workflow_scripts.preprocess", "--images", str(faces / "img"),
-         "--split", str(faces / "split.csv"), "--out", str(small_disk / "a.npy"), "--size", "128"],
-        env=ENV, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    cmd = _labels_cmd(faces, small_disk / "a.npy", 128)
+    proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("ERROR:")
     assert "no space left" in proc.stderr
+    assert list(small_disk.iterdir()) == [] and not (faces / "l.csv").exists()
 
 
-def _preprocess_cmd(faces, out):
-    return [sys.executable, "-m", "workflow_scripts.preprocess", "--images", str(faces / "img"),
-            "--split", str(faces / "split.csv"), "--out", str(out), "--size", "96",
-            "--workers", "2"]  # fmt: skip
+def _labels_cmd(faces, pixels, size=96):
+    return [sys.executable, "-m", "workflow_scripts.labels", "--images", str(faces / "img"),
+            "--labels", str(faces / "l.csv"), "--rejected", str(faces / "r.csv"), "--pixels", str(pixels),
+            "--size", str(size), "--threads", "2"]  # fmt: skip
 
 
 def _kill_at(cmd, delay, **kw):
@@ -85,23 +82,23 @@ def _kill_at(cmd, delay, **kw):
 
 
 @pytest.mark.cli
-def test_preprocess_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(faces, tmp_path):
+def test_labels_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(faces, tmp_path):
     reference = tmp_path / "ref" / "x.npy"
-    preprocess(faces / "img", faces / "split.csv", reference, 96, workers=2)
+    build_labels(faces / "img", threads=2, pixels=Pixels(reference, 96))
     out = tmp_path / "run" / "x.npy"
     out.parent.mkdir()
     t0 = time.perf_counter()
-    subprocess.run(_preprocess_cmd(faces, tmp_path / "timing.npy"), env=ENV, check=True, timeout=300)
+    subprocess.run(_labels_cmd(faces, tmp_path / "timing.npy"), env=ENV, check=True, timeout=300)
     whole = time.perf_counter() - t0
     os.remove(tmp_path / "timing.npy")
     rng = np.random.default_rng(2026)
     killed = 0
     for delay in sorted(rng.uniform(0.1, 0.95, size=4) * whole):
-        killed += _kill_at(_preprocess_cmd(faces, out), delay, env=ENV)
+        killed += _kill_at(_labels_cmd(faces, out), delay, env=ENV)
         assert not out.exists()  # never a half-written array where the output goes
     assert killed >= 3, "the kills came too late to interrupt anything"
     assert _tmp_files(out.parent)  # the kills did leave temporary files behind...
-    subprocess.run(_preprocess_cmd(faces, out), env=ENV, check=True, timeout=300)
+    subprocess.run(_labels_cmd(faces, out), env=ENV, check=True, timeout=300)
     assert _tmp_files(out.parent) == []  # ...and the rerun removed them
     assert np.array_equal(np.load(out), np.load(reference))
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from workflow_scripts.decode import load_image
 from workflow_scripts.imageio import BACKGROUND, UnusableImageError, to_rgb
 from workflow_scripts.labels import check_image
-from workflow_scripts.preprocess import load_image
 
 RAMP16 = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
 

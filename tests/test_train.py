@@ -156,3 +156,38 @@ def test_streaming_from_the_memory_maps_trains_the_same_model(tmp_path, tiny_dat
         out, _ = train_tiny(tmp_path / str(share), tiny_data, "A", cfg)
         runs[share] = pd.read_csv(out / "history.csv").drop(columns="epoch_time_s")
     pd.testing.assert_frame_equal(runs[0.5], runs[0.0], check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def study_sized(tmp_path_factory):
+    """96 random images at the study's 128 px: big enough that oneDNN splits its kernels over threads."""
+    root = tmp_path_factory.mktemp("px128")
+    rng = np.random.default_rng(11)
+    out = {"arrays": {}, "splits": {}}
+    for split, n in (("train", 96), ("val", 32)):
+        np.save(root / f"{split}.npy", rng.integers(0, 256, (n, 128, 128, 3), dtype=np.uint8))
+        pd.DataFrame({"path": [f"{split}{i}.jpg" for i in range(n)], "age": rng.integers(1, 90, n),
+                      "gender": rng.integers(0, 2, n), "race": 0, "datetime": "0"}).to_csv(
+            root / f"{split}.csv", index=False)  # fmt: skip
+        out["arrays"][split], out["splits"][split] = str(root / f"{split}.npy"), str(root / f"{split}.csv")
+    return out
+
+
+def test_two_processes_on_two_threads_train_the_same_model_at_128_px(tmp_path, study_sized):
+    """Bit for bit from one process to the next with several threads, at the study's image size (at 32 px
+    the kernels run on one thread, so the other tests could not see two ops at once change the sums)."""
+    cfg = full_config(train={"epochs": 2}, model_a={"batch_size": 32})
+    runs = []
+    for k in range(3):
+        out = tmp_path / str(k)
+        cmd = [sys.executable, "-m", "workflow_scripts.train", "--model", "A", "--seed", "4",
+               "--config", json.dumps(cfg),
+               "--train-images", study_sized["arrays"]["train"], "--val-images", study_sized["arrays"]["val"],
+               "--train-split", study_sized["splits"]["train"], "--val-split", study_sized["splits"]["val"],
+               "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
+               "--info", str(out / "info.json"), "--resume-dir", str(out / "_resume"),
+               "--threads", "2"]  # fmt: skip
+        subprocess.run(cmd, env=ENV, check=True, capture_output=True, timeout=600)
+        runs.append(keras.models.load_model(out / "model.keras").get_weights())
+    for other in runs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(runs[0], other, strict=True))

@@ -14,21 +14,24 @@ rejected file is listed with its reason.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
+import contextlib
 import logging
 import os
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from .decode import INTERPOLATION, decode_images, examine, gather, keep_rows
 from .fileio import atomic_path, setup_logging
 from .folders import scan
-from .imageio import UnusableImageError, to_rgb
+from .imageio import to_rgb
 from .step import run
 
 log = logging.getLogger("utkface.labels")
@@ -71,29 +74,20 @@ def reason_kind(reason: str) -> str:
     return reason.split(":")[0].split(" of ")[0]
 
 
+def _decode_at_one_eighth(file: IO[bytes]) -> None:
+    with Image.open(file) as im:
+        # Decoding at 1/8 scale still reads every entropy-coded byte, so truncation is caught,
+        # at a fraction of the cost of a full decode.
+        im.draft("RGB", (1, 1))  # the smallest scale libjpeg offers: 1/8
+        im.load()
+        to_rgb(im)
+
+
 def check_image(path: str | os.PathLike) -> tuple[str, str | None]:
     """Return (sha1 of the bytes, None) if the image decodes to the end into usable pixels, else
     (sha1, reason); an unreadable file gives ("", reason). Never raises for one bad file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        return "", f"unreadable file: {err.strerror or err}"
-    digest = hashlib.sha1(data).hexdigest()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            # Decoding at 1/8 scale still reads every entropy-coded byte, so truncation is caught,
-            # at a fraction of the cost of a full decode.
-            im.draft("RGB", (1, 1))  # the smallest scale libjpeg offers: 1/8
-            im.load()
-            to_rgb(im)
-    except UnusableImageError as err:
-        return digest, f"unusable image: {err}"
-    except UnidentifiedImageError:
-        # Pillow's own message shows the in-memory buffer's address: a reason must not change between runs
-        return digest, "undecodable image: not an image format Pillow can read"
-    except Exception as err:  # noqa: BLE001 - any decoder failure means the same thing here
-        return digest, f"undecodable image: {type(err).__name__}: {err}"
-    return digest, None
+    digest, reason, _ = examine(path, _decode_at_one_eighth)
+    return digest, reason
 
 
 def check_images(paths: list[Path], threads: int = 1) -> list[tuple[str, str | None]]:
@@ -105,13 +99,85 @@ def check_images(paths: list[Path], threads: int = 1) -> list[tuple[str, str | N
     return [check_image(p) for p in paths]
 
 
+@dataclass(frozen=True)
+class Pixels:
+    """Keep the pixels of the accepted images: `out` (.npy), row i = labels row i, at `size` px.
+
+    The check then decodes each image in full, once (`decode.decode_images`), instead of the cheaper
+    1/8-scale check: worth it whenever most labelled images go on to the splits (the default: the test
+    split takes all that training and validation leave)."""
+
+    out: Path
+    size: int
+    interpolation: str = "bilinear"
+
+
+@contextlib.contextmanager
+def _checker(pixels: Pixels | None, threads: int):
+    """Yield check(paths) -> [(sha1, reason)], decoding into a scratch array when `pixels` is set, and
+    keep(rows), which makes those rows, in that order, the output array (written when the block ends)."""
+    if pixels is None:
+        yield (lambda paths: check_images(paths, threads)), (lambda rows: None)
+        return
+    with atomic_path(pixels.out, ".npy") as scratch:
+
+        def check(paths: list[Path]) -> list[tuple[str, str | None]]:
+            return decode_images(paths, scratch, pixels.size, pixels.interpolation, threads)
+
+        def keep(kept_rows: list[int]) -> None:
+            rows = np.asarray(kept_rows, dtype=np.int64)
+            if (np.diff(rows) > 0).all():  # build_labels: the candidates' order
+                keep_rows(scratch, rows)
+                return
+            kept = scratch.with_name(f"{scratch.stem}-kept.npy")  # a name atomic_path clears if left
+            try:
+                gather(np.load(scratch, mmap_mode="r"), rows, kept)
+                os.replace(kept, scratch)
+            finally:
+                kept.unlink(missing_ok=True)
+
+        yield check, keep
+
+
+def _unique(
+    candidates: list[tuple[str, dict]], checks: list[tuple[str, str | None]]
+) -> tuple[list[dict], list[int], list[dict]]:
+    """(label rows, their indices in `candidates`, rejections) of the checked candidates: undecodable
+    images and byte-identical copies are rejected; rows stay in the candidates' order."""
+    rejected = []
+    by_hash: dict[str, list[tuple[int, str, dict]]] = {}
+    for i, ((rel, fields), (digest, reason)) in enumerate(zip(candidates, checks, strict=True)):
+        if reason:
+            rejected.append({"path": rel, "reason": reason})
+        else:
+            by_hash.setdefault(digest, []).append((i, rel, fields))
+    rows, kept = [], []
+    for copies in by_hash.values():  # each group is keyed at its first (lowest) candidate
+        i, first, fields = copies[0]
+        if len({(f["age"], f["gender"], f["race"]) for _, _, f in copies}) > 1:
+            # Same pixels, different labels: no way to know which name is right, so keep none.
+            names = ", ".join(rel for _, rel, _ in copies)
+            reason = f"byte-identical copies with conflicting labels: {names}"
+            rejected += [{"path": rel, "reason": reason} for _, rel, _ in copies]
+            continue
+        rows.append({"path": first, **fields})
+        kept.append(i)
+        rejected += [
+            {"path": rel, "reason": f"byte-identical duplicate of {first}"} for _, rel, _ in copies[1:]
+        ]
+    return rows, kept, rejected
+
+
 def build_labels(
-    root: str | os.PathLike, min_age: int = 1, max_age: int = 116, threads: int = 1
+    root: str | os.PathLike,
+    min_age: int = 1,
+    max_age: int = 116,
+    threads: int = 1,
+    pixels: Pixels | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse and check every file under `root`. Returns (labels, rejected), both sorted by path."""
     root = Path(root)
     files, rejected = scan(root)
-    rows = []
     candidates = []
     for rel in files:
         fields, reason = parse_name(Path(rel).name)
@@ -121,27 +187,11 @@ def build_labels(
             rejected.append({"path": rel, "reason": f"age {fields['age']} outside {min_age}-{max_age}"})
         else:
             candidates.append((rel, fields))
-    checks = check_images([root / rel for rel, _ in candidates], threads)
-    by_hash: dict[str, list[tuple[str, dict]]] = {}
-    for (rel, fields), (digest, reason) in zip(candidates, checks, strict=True):
-        if reason:
-            rejected.append({"path": rel, "reason": reason})
-        else:
-            by_hash.setdefault(digest, []).append((rel, fields))
-    for copies in by_hash.values():
-        first, fields = copies[0]
-        label_sets = {(f["age"], f["gender"], f["race"]) for _, f in copies}
-        if len(label_sets) > 1:
-            # Same pixels, different labels: no way to know which name is right, so keep none.
-            names = ", ".join(rel for rel, _ in copies)
-            rejected += [
-                {"path": rel, "reason": f"byte-identical copies with conflicting labels: {names}"}
-                for rel, _ in copies
-            ]
-            continue
-        rows.append({"path": first, **fields})
-        rejected += [{"path": rel, "reason": f"byte-identical duplicate of {first}"} for rel, _ in copies[1:]]
-    # rows are in path order already: `scan` sorts, and each duplicate group is keyed by its first path
+    with _checker(pixels, threads) as (check, keep):
+        checks = check([root / rel for rel, _ in candidates])
+        rows, kept, dropped = _unique(candidates, checks)
+        keep(kept)
+    rejected += dropped
     labels = pd.DataFrame(rows, columns=LABEL_COLUMNS)
     rej = pd.DataFrame(rejected, columns=REJECT_COLUMNS).sort_values("path", ignore_index=True)
     labels["datetime"] = labels["datetime"].astype(str)
@@ -153,7 +203,11 @@ _GENDER_WORDS = {"0": 0, "1": 1, "m": 0, "male": 0, "f": 1, "female": 1}
 
 
 def labels_from_table(
-    root: str | os.PathLike, min_age: int = 1, max_age: int = 116, threads: int = 1
+    root: str | os.PathLike,
+    min_age: int = 1,
+    max_age: int = 116,
+    threads: int = 1,
+    pixels: Pixels | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Labels of a folder of images with any names, given by `<root>/labels.csv` (file,age,gender[,race];
     gender 0/1 or male/female, race 0-4, blank when unknown, kept as -1). The same checks as for UTKFace
@@ -177,14 +231,16 @@ def labels_from_table(
         else:
             rows.append({"path": rel, "age": int(age), "gender": _GENDER_WORDS[gender],
                          "race": int(race) if race else -1, "datetime": ""})  # fmt: skip
-    checks = check_images([root / r["path"] for r in rows], threads)
-    kept = []
-    for row, (_, reason) in zip(rows, checks, strict=True):
-        if reason:
-            rejected.append({"path": row["path"], "reason": reason})
-        else:
-            kept.append(row)
-    labels = pd.DataFrame(kept, columns=LABEL_COLUMNS).sort_values("path", ignore_index=True)
+    with _checker(pixels, threads) as (check, keep):
+        checks = check([root / r["path"] for r in rows])
+        kept = []
+        for i, (row, (_, reason)) in enumerate(zip(rows, checks, strict=True)):
+            if reason:
+                rejected.append({"path": row["path"], "reason": reason})
+            else:
+                kept.append({**row, "row": i})
+        labels = pd.DataFrame(kept, columns=[*LABEL_COLUMNS, "row"]).sort_values("path", ignore_index=True)
+        keep(labels.pop("row").tolist())
     return labels, pd.DataFrame(rejected, columns=REJECT_COLUMNS).sort_values("path", ignore_index=True)
 
 
@@ -208,14 +264,20 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     p.add_argument("--min-age", type=int, default=1)
     p.add_argument("--max-age", type=int, default=116)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--pixels", help="also write the accepted images' pixels here (.npy), decoded once")
+    p.add_argument("--size", type=int, help="side of the pixel array's images (with --pixels)")
+    p.add_argument("--interpolation", default="bilinear", choices=sorted(INTERPOLATION))
     a = p.parse_args(argv)
+    if a.pixels and not a.size:
+        p.error("--pixels needs --size")
     setup_logging()
+    pixels = Pixels(Path(a.pixels), a.size, a.interpolation) if a.pixels else None
     try:
         if (Path(a.images) / TABLE).is_file():
-            labels, rejected = labels_from_table(a.images, a.min_age, a.max_age, a.threads)
+            labels, rejected = labels_from_table(a.images, a.min_age, a.max_age, a.threads, pixels)
         else:
-            labels, rejected = build_labels(a.images, a.min_age, a.max_age, a.threads)
-    except (FileNotFoundError, ValueError) as err:
+            labels, rejected = build_labels(a.images, a.min_age, a.max_age, a.threads, pixels)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise SystemExit(f"ERROR: {err}") from None
     if labels.empty:
         raise SystemExit(f"ERROR: {a.images}: no usable UTKFace image found ({len(rejected)} rejected)")

@@ -115,7 +115,7 @@ def predict_photos(
     """One row per face (or per unusable photo), and the photos with their faces for annotation."""
     from tqdm import tqdm
 
-    from .preprocess import to_model_input
+    from .decode import to_model_input
 
     size = int(model.input_shape[1])
     photos, inputs = [], []

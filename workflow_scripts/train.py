@@ -82,12 +82,18 @@ def _runtime(cfg: dict[str, Any], seed: int, threads: int | None, require_gpu: b
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    if threads:
-        try:
+    try:
+        if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
+        if deterministic:
+            # Two ops at once make oneDNN split a kernel over however many threads are free, so the sums
+            # change from one process to the next (at 128 px, not at 32): one op at a time is reproducible,
+            # and no slower (bench/bench_cpu_training.py).
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        elif threads:
             tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-        except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
-            log.warning("TensorFlow is already initialised: its thread counts stay as they are")
+    except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
+        log.warning("TensorFlow is already initialised: its thread counts stay as they are")
     mixed = bool(gpus) and cfg["train"]["mixed_precision"]
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")

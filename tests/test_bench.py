@@ -1,0 +1,43 @@
+"""The prepared GPU check runs end to end (on the CPU here, at 32 px): every setting prints its numbers, the
+projection is the sum of the fastest settings, and the time budget is honoured."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+ROW = re.compile(
+    r"^\s+([AB])\s+(train|frozen|unfrozen)\s+(float32|mixed_float16)\s+(on|off)\s+(\d+)\s+(\d+)\s+(\S+)\s+([\d.]+)$"
+)
+
+
+def _gpu_check(*args):
+    cmd = [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--allow-cpu", "--size", "32", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True).stdout
+
+
+def test_gpu_check_measures_every_setting_and_projects_the_study():
+    out = _gpu_check("--steps", "2", "--warmup", "1", "--batch", "8")
+    rows = [m.groups() for line in out.splitlines() if (m := ROW.match(line))]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (model, phase, policy, xla)
+        for policy in ("float32", "mixed_float16")
+        for xla in ("off", "on")
+        for model, phase in (("A", "train"), ("B", "frozen"), ("B", "unfrozen"))
+    ]  # XLA really on when asked: the augmentation that Keras cannot compile went to tf.data
+    assert all(int(r[4]) > 0 and int(r[5]) > 0 for r in rows)
+    best = {}
+    for r in rows:
+        best[r[0], r[1]] = min(best.get((r[0], r[1]), float("inf")), float(r[7]))
+    total = float(re.search(r"best setting of each part: ([\d.]+) min", out).group(1))
+    assert total == pytest.approx(sum(best.values()), abs=0.2)
+    assert "epochs 100 for A, 5 + 45 for B" in out
+
+
+def test_gpu_check_starts_no_setting_after_its_budget():
+    out = _gpu_check("--budget-s", "0")
+    assert out.count("skipped: time budget") == 12 and "projected" not in out
