@@ -82,6 +82,7 @@ def test_work_is_cut_into_about_four_tasks_a_worker_of_at_least_64_rows():
     assert chunks(64, 1) == [slice(0, 64)] and chunks(65, 0) == [slice(0, 64), slice(64, 65)]
     assert chunks(3000, 3) == [slice(s, s + 250) for s in range(0, 3000, 250)]
     assert chunks(0, 2) == []
+    assert chunks(1000, 1) == [slice(s, s + 250) for s in range(0, 1000, 250)]  # one worker: four tasks too
 
 
 def test_large_jpegs_are_decoded_at_a_reduced_dct_scale(tmp_path):
@@ -160,7 +161,9 @@ class _InProcess:  # a pool that runs its tasks here, and records that it was st
         return map(fn, jobs)
 
 
-@pytest.mark.parametrize("rows,workers,pool", [(200, 1, None), (60, 2, None), (200, 2, 2), (200, 3, 3)])
+@pytest.mark.parametrize(
+    "rows,workers,pool", [(200, 1, None), (60, 2, None), (128, 2, 2), (200, 2, 2), (200, 3, 3)]
+)
 def test_a_process_pool_only_for_several_workers_and_several_tasks(
     tmp_path, monkeypatch, rows, workers, pool
 ):
@@ -193,3 +196,25 @@ def test_gather_writes_the_rows_in_the_order_asked_whatever_the_block(tmp_path, 
     assert isinstance(got, np.memmap) and np.array_equal(got, src[rows])
     gather(src, np.array([], dtype=np.int64), tmp_path / "e.npy")
     assert np.load(tmp_path / "e.npy").shape == (0, 3, 3, 3)
+
+
+def test_keep_rows_compacts_in_place_and_fixes_the_header_and_length(tmp_path):
+    from workflow_scripts.decode import keep_rows
+
+    src = np.random.default_rng(6).integers(0, 256, (12, 4, 4, 3), dtype=np.uint8)
+    path = tmp_path / "a.npy"
+    np.save(path, src)
+    inode = path.stat().st_ino
+    keep_rows(path, np.array([0, 3, 4, 10]))
+    got = np.load(path)
+    assert np.array_equal(got, src[[0, 3, 4, 10]]) and path.stat().st_ino == inode  # the same file
+    assert path.stat().st_size == 128 + 4 * 4 * 4 * 3
+    keep_rows(path, np.array([2]))  # one row
+    assert np.array_equal(np.load(path), src[[4]])
+    keep_rows(path, np.array([], dtype=np.int64))
+    assert np.load(path).shape == (0, 4, 4, 3) and path.stat().st_size == 128
+    np.save(path, src)
+    for bad in ([3, 3], [4, 2], [-1, 2], [0, 12], [0, 5, 12]):
+        with pytest.raises(ValueError, match=r"rows to keep must be increasing row numbers below 12$"):
+            keep_rows(path, np.array(bad))
+    assert np.array_equal(np.load(path), src)  # refused before anything moved

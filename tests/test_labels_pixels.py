@@ -77,6 +77,7 @@ def test_the_cli_writes_all_three_outputs_or_asks_for_the_size(synth_dir, tmp_pa
     assert err.value.code == 2 and "--pixels needs --size" in capsys.readouterr().err
     assert not (tmp_path / "p.npy").exists()
     main([*args, "--pixels", str(tmp_path / "p.npy"), "--size", "12", "--interpolation", "nearest"])
+    assert f"{tmp_path / 'p.npy'}: their pixels, 12x12, decoded once" in capsys.readouterr().err
     labels = pd.read_csv(tmp_path / "l.csv")
     arr = np.load(tmp_path / "p.npy")
     assert arr.shape == (len(labels), 12, 12, 3)

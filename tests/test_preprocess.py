@@ -57,6 +57,9 @@ def test_a_pixel_array_of_other_labels_is_refused_and_nothing_written(labelled, 
         f"{tmp_path / 'fewer.csv'}: not that step's pixel array; rerun the labels step"
     )
     assert not (tmp_path / "o.npy").exists()
+    np.save(tmp_path / "scalar.npy", np.uint8(7))  # not even an array of rows
+    with pytest.raises(ValueError, match=r"scalar\.npy: 0 rows of shape \(\) for the "):
+        preprocess(tmp_path / "labels.csv", tmp_path / "scalar.npy", tmp_path / "s.csv", tmp_path / "o.npy")
 
 
 def test_the_cli_says_error_in_one_line(labelled, tmp_path, capsys):

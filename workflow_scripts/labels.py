@@ -284,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     write_csv(labels, a.labels)
     write_csv(rejected, a.rejected)
     log.info("%d images labelled, %d rejected", len(labels), len(rejected))
+    if pixels:
+        log.info("%s: their pixels, %dx%d, decoded once", pixels.out, pixels.size, pixels.size)
     for reason, n in Counter(map(reason_kind, rejected["reason"])).most_common():
         log.info("  rejected %5d: %s", n, reason)
 
