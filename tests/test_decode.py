@@ -218,3 +218,20 @@ def test_keep_rows_compacts_in_place_and_fixes_the_header_and_length(tmp_path):
         with pytest.raises(ValueError, match=r"rows to keep must be increasing row numbers below 12$"):
             keep_rows(path, np.array(bad))
     assert np.array_equal(np.load(path), src)  # refused before anything moved
+
+
+def test_row_writer_puts_rows_at_their_place_and_refuses_a_wrong_size(tmp_path):
+    from workflow_scripts.decode import allocate, row_writer
+
+    allocate(tmp_path / "r.npy", (3, 2, 2, 3))
+    with row_writer(tmp_path / "r.npy") as put:
+        put(2, np.full((2, 2, 3), 9, dtype=np.uint8))
+        put(0, np.arange(12).reshape(2, 2, 3))  # cast to uint8
+        with pytest.raises(OSError, match=r"r\.npy: row 1 not written whole$"):
+            put(1, np.zeros((2, 2, 2), dtype=np.uint8))
+    got = np.load(tmp_path / "r.npy")
+    assert got.tolist() == [
+        np.arange(12).reshape(2, 2, 3).tolist(),
+        np.zeros((2, 2, 3)).tolist(),
+        [[[9] * 3] * 2] * 2,
+    ]

@@ -6,13 +6,14 @@ image it accepts; the split arrays are then row gathers of that array (`preproce
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
 import io
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -102,17 +103,37 @@ def chunks(n: int, workers: int) -> list[slice]:
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
 
+@contextlib.contextmanager
+def row_writer(out: str | os.PathLike) -> Iterator[Callable[[int, np.ndarray], None]]:
+    """Yield put(i, pixels), which writes row i of the .npy file `out` (made by `allocate`). Plain writes at
+    the row's offset, not a memory map: a first write to each page of a new file through a map costs a
+    page fault, and measured 4x slower for a gather, 10-30% for decoding."""
+    arr = np.load(out, mmap_mode="r")
+    offset, row = arr.offset, int(np.prod(arr.shape[1:]))
+    del arr
+    fd = os.open(out, os.O_WRONLY)
+
+    def put(i: int, pixels: np.ndarray) -> None:
+        data = np.ascontiguousarray(pixels, dtype=np.uint8)
+        if data.nbytes != row or os.pwrite(fd, data, offset + i * row) != row:
+            raise OSError(f"{out}: row {i} not written whole")
+
+    try:
+        yield put
+    finally:
+        os.close(fd)
+
+
 def _decode_rows(job: tuple[str, int, list[str], int, str]) -> list[tuple[str, str | None]]:
     out, start, paths, size, interpolation = job
-    arr = np.load(out, mmap_mode="r+")
     decode = functools.partial(load_image, size=size, interpolation=interpolation)
     results = []
-    for k, path in enumerate(paths):
-        digest, reason, pixels = examine(path, decode)
-        if pixels is not None:
-            arr[start + k] = pixels
-        results.append((digest, reason))
-    arr.flush()
+    with row_writer(out) as put:
+        for k, path in enumerate(paths):
+            digest, reason, pixels = examine(path, decode)
+            if pixels is not None:
+                put(start + k, pixels)
+            results.append((digest, reason))
     return results
 
 
@@ -141,12 +162,12 @@ def gather(src: np.ndarray, rows: np.ndarray, out: str | os.PathLike, block: int
     sorted order, one block at a time, so a memory-mapped `src` is read in one forward pass."""
     rows = np.asarray(rows, dtype=np.int64)
     allocate(Path(out), (len(rows), *src.shape[1:]))
-    dst = np.load(out, mmap_mode="r+")
     order = np.argsort(rows, kind="stable")
-    for s in range(0, len(order), block):
-        sel = order[s : s + block]
-        dst[sel] = src[rows[sel]]
-    dst.flush()
+    with row_writer(out) as put:
+        for s in range(0, len(order), block):
+            sel = order[s : s + block]
+            for j, pixels in zip(sel, src[rows[sel]], strict=True):
+                put(int(j), pixels)
 
 
 def keep_rows(path: str | os.PathLike, rows: np.ndarray) -> None:
