@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -154,6 +155,18 @@ def demo_run(tmp_path_factory) -> Path:
         timeout=1800,
     )
     return wd
+
+
+def train_cmd(out: Path, data: dict, cfg: dict, model: str = "A", seed: int = 3) -> list[str]:
+    """The train step's command line, as the train rule runs it, on a data fixture (arrays and split CSVs)
+    with its outputs under `out`, on two threads."""
+    return [sys.executable, "-m", "workflow_scripts.train", "--model", model, "--seed", str(seed),
+            "--config", json.dumps(cfg),
+            "--train-images", data["arrays"]["train"], "--val-images", data["arrays"]["val"],
+            "--train-split", data["splits"]["train"], "--val-split", data["splits"]["val"],
+            "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
+            "--info", str(out / "info.json"), "--resume-dir", str(out / "_resume"),
+            "--threads", "2"]  # fmt: skip
 
 
 def train_tiny(tmp_path: Path, tiny: dict, model: str, cfg: dict, seed: int = 1) -> tuple[Path, dict]:

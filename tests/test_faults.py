@@ -2,7 +2,6 @@
 `train` at seeded random moments. A rerun must end with outputs equal to an uninterrupted run, and no
 temporary file may be left."""
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, full_config
+from conftest import ROOT, full_config, train_cmd
 
 from workflow_scripts import synthetic
 from workflow_scripts.decode import NoSpaceError
@@ -110,13 +109,7 @@ def _train_cmd(tiny, out, model="A", epochs=8):
         model_a={"batch_size": 16, "lr_patience": 1},
         model_b={"batch_size": 16, "lr_patience": 1, "frozen_epochs": 3, "weights": "none"},
     )
-    return [sys.executable, "-m", "workflow_scripts.train", "--model", model, "--seed", "5",
-            "--config", json.dumps(cfg),
-            "--train-images", tiny["arrays"]["train"], "--val-images", tiny["arrays"]["val"],
-            "--train-split", tiny["splits"]["train"], "--val-split", tiny["splits"]["val"],
-            "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
-            "--info", str(out / "info.json"), "--resume-dir", str(out / "_resume"),
-            "--threads", "2"]  # fmt: skip
+    return train_cmd(out, tiny, cfg, model, seed=5)
 
 
 def _kill_after_epochs(cmd, jsonl, epochs, extra_s, limit_s=300):

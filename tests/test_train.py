@@ -5,14 +5,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, full_config, train_tiny
+from conftest import ROOT, full_config, train_cmd, train_tiny
 
 from workflow_scripts import models  # noqa: F401 - registers the custom layers for loading
 from workflow_scripts.train import HISTORY_COLUMNS
@@ -75,13 +74,7 @@ def test_same_seed_same_history_and_model(tmp_path, tiny_data):
 
 
 def _train_cmd(out, tiny, epochs):
-    return [sys.executable, "-m", "workflow_scripts.train", "--model", "A", "--seed", "3",
-            "--config", json.dumps(_cfg(epochs)),
-            "--train-images", tiny["arrays"]["train"], "--val-images", tiny["arrays"]["val"],
-            "--train-split", tiny["splits"]["train"], "--val-split", tiny["splits"]["val"],
-            "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
-            "--info", str(out / "info.json"), "--resume-dir", str(out / "_resume"),
-            "--threads", "2"]  # fmt: skip
+    return train_cmd(out, tiny, _cfg(epochs), seed=3)
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -180,13 +173,7 @@ def test_two_processes_on_two_threads_train_the_same_model_at_128_px(tmp_path, s
     runs = []
     for k in range(3):
         out = tmp_path / str(k)
-        cmd = [sys.executable, "-m", "workflow_scripts.train", "--model", "A", "--seed", "4",
-               "--config", json.dumps(cfg),
-               "--train-images", study_sized["arrays"]["train"], "--val-images", study_sized["arrays"]["val"],
-               "--train-split", study_sized["splits"]["train"], "--val-split", study_sized["splits"]["val"],
-               "--model-out", str(out / "model.keras"), "--history", str(out / "history.csv"),
-               "--info", str(out / "info.json"), "--resume-dir", str(out / "_resume"),
-               "--threads", "2"]  # fmt: skip
+        cmd = train_cmd(out, study_sized, cfg, seed=4)
         subprocess.run(cmd, env=ENV, check=True, capture_output=True, timeout=600)
         runs.append(keras.models.load_model(out / "model.keras").get_weights())
     for other in runs[1:]:
