@@ -198,6 +198,71 @@ def test_gather_writes_the_rows_in_the_order_asked_whatever_the_block(tmp_path, 
     assert np.load(tmp_path / "e.npy").shape == (0, 3, 3, 3)
 
 
+def _memmapped(tmp_path, shape=(40, 3, 3, 3), seed=5):
+    src = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    np.save(tmp_path / "src.npy", src)
+    return src, np.load(tmp_path / "src.npy", mmap_mode="r")
+
+
+def test_gather_from_a_memory_mapped_file_copies_each_run_of_rows_in_the_kernel(tmp_path, monkeypatch):
+    src, mapped = _memmapped(tmp_path)
+    calls = []
+    real = os.copy_file_range
+
+    def counting(fin, fout, count, at_src, at_dst):
+        calls.append(count)
+        return real(fin, fout, min(count, 50), at_src, at_dst)  # short copies: the loop must go on
+
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    monkeypatch.setattr(decode, "row_writer", None)  # the copy through memory must not run as well
+    rows = np.array([3, 4, 5, 9, 0, 1, 1, 39])  # runs 3-5, 9, 0-1, 1, 39
+    gather(mapped, rows, tmp_path / "g.npy")
+    assert np.array_equal(np.load(tmp_path / "g.npy"), src[rows])
+    # runs of 3, 1, 2, 1, 1 rows of 27 bytes; a copy cut short at 50 bytes is resumed where it stopped
+    assert calls == [81, 31, 27, 54, 4, 27, 27]
+
+
+@pytest.mark.parametrize("code", [errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL])
+def test_gather_copies_through_memory_where_the_kernel_copy_is_refused(tmp_path, monkeypatch, code):
+    src, mapped = _memmapped(tmp_path)
+
+    def refuse(*args):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    rows = np.array([39, 0, 7, 7, 12, 1, 38])
+    gather(mapped, rows, tmp_path / "g.npy")
+    assert np.array_equal(np.load(tmp_path / "g.npy"), src[rows])
+
+
+def test_gather_stops_on_a_read_error_or_a_source_that_ends_early(tmp_path, monkeypatch):
+    _, mapped = _memmapped(tmp_path)
+
+    def failing(*args):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "copy_file_range", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        gather(mapped, np.array([1, 2]), tmp_path / "g.npy")
+    monkeypatch.setattr(os, "copy_file_range", lambda *args: 0)
+    with pytest.raises(OSError) as err:
+        gather(mapped, np.array([1, 2]), tmp_path / "h.npy")
+    assert str(err.value) == f"{tmp_path / 'src.npy'}: ended before row 2"
+
+
+def test_gather_of_no_rows_from_a_memory_mapped_file_writes_an_empty_array(tmp_path):
+    _, mapped = _memmapped(tmp_path)
+    gather(mapped, np.array([], dtype=np.int64), tmp_path / "e.npy")
+    assert np.load(tmp_path / "e.npy").shape == (0, 3, 3, 3)
+
+
+def test_gather_from_a_slice_of_a_memory_map_copies_the_slice_rows(tmp_path):
+    src, mapped = _memmapped(tmp_path)
+    rows = np.array([0, 1, 2, 5])
+    gather(mapped[10:], rows, tmp_path / "g.npy")  # its offset is not where its rows start: no kernel copy
+    assert np.array_equal(np.load(tmp_path / "g.npy"), src[10:][rows])
+
+
 def test_keep_rows_compacts_in_place_and_fixes_the_header_and_length(tmp_path):
     from workflow_scripts.decode import keep_rows
 

@@ -11,6 +11,7 @@ import errno
 import functools
 import hashlib
 import io
+import mmap
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -103,6 +104,11 @@ def chunks(n: int, workers: int) -> list[slice]:
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
 
+def _data_offset(path: str | os.PathLike) -> int:
+    """Where the rows of the .npy file at `path` start (the header's length)."""
+    return np.load(path, mmap_mode="r").offset
+
+
 @contextlib.contextmanager
 def row_writer(out: str | os.PathLike) -> Iterator[Callable[[int, np.ndarray], None]]:
     """Yield put(i, pixels), which writes row i of the .npy file `out` (made by `allocate`). Plain writes at
@@ -157,11 +163,53 @@ def decode_images(
     return [r for job in jobs for r in _decode_rows(job)]
 
 
+def _runs(rows: np.ndarray) -> Iterator[tuple[int, int, int]]:
+    """(first output row, first source row, length) of each stretch where the source rows follow on."""
+    if not len(rows):
+        return
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts, ends = np.r_[0, breaks], np.r_[breaks, len(rows)]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield a, int(rows[a]), b - a
+
+
+def _copy_in_kernel(src: np.memmap, rows: np.ndarray, out: str | os.PathLike) -> bool:
+    """Copy the rows from file to file with copy_file_range (no pass through our memory; shared blocks where
+    the file system has reflinks): 20 vs 35 ms for 2,000 rows of 128 px. False, having written nothing
+    that the caller keeps, when this system or file system cannot."""
+    if not hasattr(os, "copy_file_range"):
+        return False
+    row = int(np.prod(src.shape[1:]))
+    start = _data_offset(out)
+    fin, fout = os.open(src.filename, os.O_RDONLY), os.open(out, os.O_WRONLY)
+    try:
+        for dst, first, length in _runs(rows):
+            todo, at_src, at_dst = length * row, src.offset + first * row, start + dst * row
+            while todo:
+                done = os.copy_file_range(fin, fout, todo, at_src, at_dst)
+                if done == 0:
+                    raise OSError(f"{src.filename}: ended before row {first + length - 1}")
+                todo, at_src, at_dst = todo - done, at_src + done, at_dst + done
+    except OSError as err:
+        if err.errno in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            return False
+        raise
+    finally:
+        os.close(fin)
+        os.close(fout)
+    return True
+
+
 def gather(src: np.ndarray, rows: np.ndarray, out: str | os.PathLike, block: int = 256) -> None:
-    """Write `src[rows]` to `out` (.npy, created here) without holding it in memory: rows are read in
-    sorted order, one block at a time, so a memory-mapped `src` is read in one forward pass."""
+    """Write `src[rows]` to `out` (.npy, created here) without holding it in memory: file to file in the
+    kernel when `src` is a memory-mapped .npy, else read in sorted order, one block at a time, so that a
+    memory-mapped `src` is read in one forward pass."""
     rows = np.asarray(rows, dtype=np.int64)
     allocate(Path(out), (len(rows), *src.shape[1:]))
+    # a slice of a memory map keeps the map's offset, not where its own rows start: only whole maps
+    whole_map = isinstance(src, np.memmap) and isinstance(src.base, mmap.mmap) and src.flags.c_contiguous
+    if whole_map and _copy_in_kernel(src, rows, out):
+        return
     order = np.argsort(rows, kind="stable")
     with row_writer(out) as put:
         for s in range(0, len(order), block):
@@ -181,7 +229,8 @@ def keep_rows(path: str | os.PathLike, rows: np.ndarray) -> None:
     for j, i in enumerate(rows):
         if i != j:
             arr[j] = arr[i]
-    arr.flush()
+    # No flush: the map shares the page cache with the writes below and every later read; a flush
+    # (msync) would only force the whole array out to disk (37 ms of a 0.6 s run at 2,000 images).
     shape, offset = (len(rows), *arr.shape[1:]), arr.offset
     del arr
     header = io.BytesIO()
