@@ -46,7 +46,7 @@ rule synthetic_archive:
         SHADOW
     conda:
         ENV
-    threads: 2
+    threads: config["preprocess"]["threads"]
     params:
         n=config["synthetic"]["n_images"],
         seed=config["seed"],
@@ -103,7 +103,7 @@ rule labels:
         SHADOW
     conda:
         ENV
-    threads: 2
+    threads: config["preprocess"]["threads"]
     params:
         min_age=config["labels"]["min_age"],
         max_age=config["labels"]["max_age"],

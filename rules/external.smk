@@ -13,7 +13,7 @@ rule external_synthetic:
         SHADOW
     conda:
         ENV
-    threads: 2
+    threads: config["preprocess"]["threads"]
     params:
         n=lambda w: EXTERNAL[w.name].get("n_images") or 300,
         style=lambda w: EXTERNAL[w.name]["synthetic_style"],
@@ -44,7 +44,7 @@ rule external_labels:
         SHADOW
     conda:
         ENV
-    threads: 2
+    threads: config["preprocess"]["threads"]
     params:
         min_age=config["labels"]["min_age"],
         max_age=config["labels"]["max_age"],

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 from conftest import ROOT, snakemake
@@ -76,3 +78,17 @@ def test_nested_config_from_the_command_line_is_read_as_its_type(tmp_path):
 def test_data_source_problems_name_their_key(config, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert any(expected in p for p in config_problems(config, SCHEMA)), config_problems(config, SCHEMA)
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize(
+    "cores,extra,expected", [("8", [], 8), ("8", ["preprocess={threads: 3}"], 3), ("2", [], 2)]
+)
+def test_the_image_steps_take_preprocess_threads_up_to_the_cores_given(tmp_path, cores, extra, expected):
+    config = ["--configfile", str(ROOT / "config/demo.yaml"), *(["--config", *extra] if extra else [])]
+    out = snakemake(tmp_path, "-n", "-p", f"-c{cores}", *config).stdout
+    commands = [line for line in out.splitlines() if line.startswith("Shell command: python -m")]
+    decoding = [c for c in commands if "workflow_scripts.labels" in c or "workflow_scripts.synthetic" in c]
+    assert len(decoding) == 4  # labels and the synthetic set, for the study's data and the external set
+    for command in decoding:
+        assert re.search(r"--(threads|workers) (\d+)", command).group(2) == str(expected), command
