@@ -4,15 +4,18 @@ Ours, as the workflow runs them: `labels.build_labels` with `Pixels` (name parsi
 decoded once, on all cores, into the labelled pixel array) then `preprocess.preprocess` (the split's rows
 gathered from it into the split's array; here the split holds every image). Baseline: Keras `load_img` +
 `img_to_array`, one image at a time.
-Prints images/s of each, the ratio (target: ours >= 3x the baseline, and linear in N) and the split of our
-time between the two steps.
+Each runs `--repeat` times (the baseline in a fresh process each time) and the best run of each counts:
+on a virtual machine the baseline's first touch of its float32 arrays costs anything from nothing to
+0.4 ms an image from one run to the next. Prints images/s of each (best and range), the ratio, the
+ceiling (what the cores could do if decoding and resizing, timed here on one core, were all the work)
+and the split of our time between the two steps.
 
 `--images photo` (the default) writes 200x200 JPEGs cut from the photographs shipped in scikit-image's
 wheel (crops of 200 px or more, shrunk), at JPEG quality 90-97: their full decode takes about as long as
 a real UTKFace image's (~0.2-0.3 ms; the benchmark prints the mean it measured: 0.19-0.20 ms on our CI
 machine). `--images synthetic` uses the cartoon faces of the demo, which decode faster than photos.
 
-    python bench/bench_data.py [--sizes 2000 20000] [--image-size 128] [--images photo|synthetic]
+    python bench/bench_data.py [--sizes 2000 20000] [--workers 1 2] [--repeat 3] [--images photo|synthetic]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workflow_scripts import synthetic  # noqa: E402
+from workflow_scripts.decode import load_image  # noqa: E402
 from workflow_scripts.labels import Pixels, build_labels, write_csv  # noqa: E402
 from workflow_scripts.preprocess import preprocess  # noqa: E402
 
@@ -101,11 +105,51 @@ def baseline_in_child(folder: Path, size: int) -> tuple[float, int]:
     return float(out[-2]), int(out[-1])
 
 
+def one_core_ms(folder: Path, size: int, interpolation: str, n: int = 500) -> float:
+    """Mean ms for one core to decode and resize one image (`decode.load_image`, what our workers run)."""
+    files = sorted(folder.glob("*.jpg"))[:n]
+    t0 = time.perf_counter()
+    for f in files:
+        try:
+            load_image(f, size, interpolation)
+        except OSError:
+            continue
+    return 1000 * (time.perf_counter() - t0) / len(files)
+
+
+def spread(rates: list[float]) -> str:
+    return f"{max(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
+
+
+def rows(folder: Path, n: int, tmp: Path, a: argparse.Namespace) -> None:
+    """Print one row per resize and worker count for the `n` images in `folder`."""
+    base = []
+    for _ in range(a.repeat):
+        t_base, n_base = baseline_in_child(folder, a.image_size)
+        base.append(n_base / t_base)
+    # bilinear (antialiased) is the workflow's default; the baseline resizes nearest-neighbour
+    for interpolation in ("bilinear", "nearest"):
+        one_core = one_core_ms(folder, a.image_size, interpolation)
+        for workers in a.workers:
+            runs = [ours(folder, a.image_size, workers, tmp, interpolation) for _ in range(a.repeat)]
+            rates = [n_ours / (t_lab + t_pre) for t_lab, t_pre, n_ours in runs]
+            t_lab, t_pre, _ = runs[rates.index(max(rates))]
+            # what the cores could do if decoding and resizing were all there is to it
+            ceiling = min(workers, os.cpu_count() or 1) * 1000 / one_core
+            print(
+                f"{n:>7} {interpolation:>9} {workers:>7} {spread(rates):>26} {spread(base):>30} "
+                f"{max(rates) / max(base):>6.2f} {ceiling:>14,.0f} {ceiling / max(base):>14.2f} "
+                f"{100 * t_lab / (t_lab + t_pre):>6.0f}% {100 * t_pre / (t_lab + t_pre):>10.0f}%",
+                flush=True,
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--workers", type=int, default=os.cpu_count())
+    p.add_argument("--workers", type=int, nargs="+", default=[os.cpu_count()], help="one row per count")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts (default 3)")
     p.add_argument("--images", choices=["photo", "synthetic"], default="photo")
     p.add_argument("--baseline-of", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -115,8 +159,9 @@ def main() -> None:
         print(*baseline(a.baseline_of, a.image_size))
         return
 
-    head = f"{'N':>7} {'resize':>9} {'ours img/s':>11} {'baseline img/s':>15} {'ratio':>6}"
-    print(f"{head} {'ours s/1k img':>14} {'labels':>7} {'preprocess':>11}")
+    head = f"{'N':>7} {'resize':>9} {'workers':>7} {'ours img/s, best (range)':>26}"
+    head += f" {'baseline img/s, best (range)':>30} {'ratio':>6} {'ceiling img/s':>14}"
+    print(f"{head} {'ceiling ratio':>14} {'labels':>7} {'preprocess':>11}")
     for n in a.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -124,18 +169,8 @@ def main() -> None:
                 ms = photo_jpegs(tmp / "img", n)
                 print(f"# {n} photo JPEGs of 200x200: a full decode takes {ms:.3f} ms each", flush=True)
             else:
-                synthetic.generate(tmp / "img", n, seed=1, quirks=True, workers=a.workers)
-            t_base, n_base = baseline_in_child(tmp / "img", a.image_size)
-            # bilinear (antialiased) is the workflow's default; the baseline resizes nearest-neighbour
-            for interpolation in ("bilinear", "nearest"):
-                t_lab, t_pre, n_ours = ours(tmp / "img", a.image_size, a.workers, tmp, interpolation)
-                t_ours = t_lab + t_pre
-                print(
-                    f"{n:>7} {interpolation:>9} {n_ours / t_ours:>11.0f} {n_base / t_base:>15.0f} "
-                    f"{(n_ours / t_ours) / (n_base / t_base):>6.2f} {1000 * t_ours / n_ours:>14.2f} "
-                    f"{100 * t_lab / t_ours:>6.0f}% {100 * t_pre / t_ours:>10.0f}%",
-                    flush=True,
-                )
+                synthetic.generate(tmp / "img", n, seed=1, quirks=True, workers=max(a.workers))
+            rows(tmp / "img", n, tmp, a)
 
 
 if __name__ == "__main__":

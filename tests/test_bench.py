@@ -1,6 +1,8 @@
 """The prepared GPU check runs end to end (on the CPU here, at 32 px): every setting prints its numbers, the
-projection is the sum of the fastest settings, and the time budget is honoured."""
+projection is the sum of the fastest settings, and the time budget is honoured. The data bench compares
+the best runs of each side and prints its ceiling."""
 
+import os
 import re
 import subprocess
 import sys
@@ -41,3 +43,28 @@ def test_gpu_check_measures_every_setting_and_projects_the_study():
 def test_gpu_check_starts_no_setting_after_its_budget():
     out = _gpu_check("--budget-s", "0")
     assert out.count("skipped: time budget") == 12 and "projected" not in out
+
+
+BEST_AND_RANGE = r"\s+([\d,]+) \(([\d,]+)-([\d,]+)\)"
+DATA_ROW = re.compile(r"^\s+(\d+)\s+(bilinear|nearest)\s+(\d+)" + BEST_AND_RANGE * 2 + r"\s+(\S+)" * 5 + "$")
+
+
+def test_data_bench_compares_the_best_runs_and_prints_the_ceiling():
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_data.py"), "--sizes", "120", "--repeat", "2"]
+    cmd += ["--workers", "1", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True).stdout
+    rows = [m.groups() for line in out.splitlines() if (m := DATA_ROW.match(line))]
+    resizes = ("bilinear", "nearest")
+    assert [r[:3] for r in rows] == [("120", resize, workers) for resize in resizes for workers in "12"]
+    assert re.search(r"# 120 photo JPEGs of 200x200: a full decode takes 0\.\d+ ms each", out)
+    for r in rows:
+        ours, lo, hi, base, base_lo, base_hi = (float(x.replace(",", "")) for x in r[3:9])
+        ratio, ceiling, ceiling_ratio = float(r[9]), float(r[10].replace(",", "")), float(r[11])
+        assert ours == hi >= lo > 0 and base == base_hi >= base_lo > 0  # the best run of each counts
+        assert ratio == pytest.approx(ours / base, abs=0.01)
+        assert ceiling_ratio == pytest.approx(ceiling / base, abs=0.01)
+        assert int(r[12].rstrip("%")) + int(r[13].rstrip("%")) in (99, 100, 101)
+    ceilings = {(r[1], r[2]): float(r[10].replace(",", "")) for r in rows}
+    cores = min(2, os.cpu_count())  # two workers' ceiling is twice one's where there are two cores
+    for resize in resizes:
+        assert ceilings[resize, "2"] == pytest.approx(cores * ceilings[resize, "1"], rel=0.01)
