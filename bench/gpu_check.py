@@ -9,7 +9,12 @@ The projection uses the study's config: epochs per model and phase, the train an
 `split.train_val_size` and `split.val_fraction`. A setting that would start after `--budget-s` is skipped,
 so the script always ends.
 
+The workflow trains with TensorFlow; where a GPU machine has no TensorFlow, the same Keras models run on
+the JAX backend (`KERAS_BACKEND=jax`), compiled by XLA (run uncompiled, JAX is far slower: not measured):
+batches come from a Python generator instead of tf.data, augmented once before the clock starts.
+
     python bench/gpu_check.py [--steps 40] [--budget-s 420]         # on a GPU machine
+    KERAS_BACKEND=jax python bench/gpu_check.py                     # the same where only JAX is there
     python bench/gpu_check.py --allow-cpu --size 32 --steps 2       # smoke test of the script itself
 """
 
@@ -26,7 +31,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 # (model, phase) pairs measured; B's two phases differ in what is trained
 PARTS = [("A", "train"), ("B", "frozen"), ("B", "unfrozen")]
-SETTINGS = [("float32", False), ("float32", True), ("mixed_float16", False), ("mixed_float16", True)]
+SETTINGS = {
+    "tensorflow": [("float32", False), ("float32", True), ("mixed_float16", False), ("mixed_float16", True)],
+    "jax": [("float32", True), ("mixed_float16", True)],  # JAX runs every step compiled by XLA
+}
+
+
+def backend() -> str:
+    import keras
+
+    return keras.backend.backend()
 
 
 def build(model: str, phase: str, cfg: dict, size: int, aug: dict):
@@ -45,35 +59,70 @@ def build(model: str, phase: str, cfg: dict, size: int, aug: dict):
     return net, keras.optimizers.AdamW(cfg["model_b"]["learning_rate"])
 
 
-def dataset(size: int, batch: int):
+def dataset(size: int, batch: int, augment=None):
+    """Endless batches of random images and labels, through `augment` (a Keras layer) if given: tf.data
+    on TensorFlow; elsewhere a generator of batches augmented once, before the clock starts."""
     import numpy as np
-    import tensorflow as tf
 
     rng = np.random.default_rng(0)
     n = 8 * batch
     x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     y = {"age": rng.uniform(1, 90, (n, 1)).astype("float32"),
          "gender": rng.integers(0, 2, (n, 1)).astype("float32")}  # fmt: skip
+    if backend() != "tensorflow":
+        import keras
+
+        images = x.astype("float32")
+        if augment is not None:
+            images = keras.ops.convert_to_numpy(augment(images, training=True))
+
+        def batches():
+            while True:
+                for i in range(0, n, batch):
+                    yield images[i : i + batch], {k: v[i : i + batch] for k, v in y.items()}
+
+        return batches()
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch, drop_remainder=True)
-    return ds.map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
+    if augment is not None:
+        ds = ds.map(lambda a, b: (augment(a, training=True), b))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def gpu_memory(reset: bool = False) -> float:
+    """Peak GPU memory in MiB since the last reset (JAX cannot reset: its peak is the process's); NaN
+    without a GPU."""
+    if backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        stats = device.memory_stats() if device.platform == "gpu" else None
+        return stats["peak_bytes_in_use"] / 2**20 if stats else float("nan")
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return float("nan")
+    if reset:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
 def measure(model: str, phase: str, policy: str, xla: bool, a: argparse.Namespace, cfg: dict) -> dict:
     """Train and validation images/s and peak GPU memory (MiB) of one model phase under one setting."""
     import keras
-    import tensorflow as tf
 
     from workflow_scripts import models
 
     keras.mixed_precision.set_global_policy(policy)
     keras.backend.clear_session()
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    if gpu:
-        tf.config.experimental.reset_memory_stats("GPU:0")
-    ds, aug = dataset(a.size, a.batch), cfg["augmentation"]
-    if xla:  # Keras compiles no model holding the random rotation/zoom/shear layers: those go to tf.data
+    gpu_memory(reset=True)
+    aug, layer = cfg["augmentation"], None
+    if xla:  # Keras compiles no model holding the random rotation/zoom/shear layers: they go to the input
         layer = models.augmentation({**aug, "flip": "none"}, 0)
-        ds, aug = ds.map(lambda x, y: (layer(x, training=True), y)), {"flip": aug["flip"]}
+        aug = {"flip": aug["flip"]}
+    ds = dataset(a.size, a.batch, layer)
     net, opt = build(model, phase, cfg, a.size, aug)
     weights = cfg["model_a" if model == "A" else "model_b"]["loss_weights"]
     models.compile_model(net, opt, weights, jit_compile=xla)
@@ -85,8 +134,34 @@ def measure(model: str, phase: str, policy: str, xla: bool, a: argparse.Namespac
     t0 = time.perf_counter()
     net.evaluate(ds, steps=a.steps, verbose=0)
     val = a.steps * a.batch / (time.perf_counter() - t0)
-    peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpu else float("nan")
-    return {"train": train, "val": val, "mib": peak, "xla": bool(net.jit_compile)}
+    return {"train": train, "val": val, "mib": gpu_memory(), "xla": bool(net.jit_compile)}
+
+
+def accelerators(allow_cpu: bool) -> list[str]:
+    """Print the framework and the GPUs it sees; return their names. Without one, stop unless allowed."""
+    if backend() == "jax":
+        import jax
+
+        gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        print(f"Keras on JAX {jax.__version__}, GPUs: {gpus}", flush=True)
+    else:
+        from workflow_scripts.tfsetup import configure_tensorflow
+
+        configure_tensorflow()
+        import tensorflow as tf
+
+        found = tf.config.list_physical_devices("GPU")
+        print(f"TensorFlow {tf.__version__}, GPUs: {[g.name for g in found]}", flush=True)
+        for g in found:
+            tf.config.experimental.set_memory_growth(g, True)
+        gpus = [tf.config.experimental.get_device_details(g).get("device_name", "?") for g in found]
+        if gpus:
+            print(f"device: {gpus[0]}")
+    if not gpus and not allow_cpu:
+        sys.exit(
+            "ERROR: no GPU visible (TensorFlow: pip install -e '.[gpu]'; or KERAS_BACKEND=jax with jax[cuda])"
+        )
+    return gpus
 
 
 def study_epochs(cfg: dict) -> dict[tuple[str, str], int]:
@@ -105,20 +180,9 @@ def main() -> None:
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (to test this script)")
     a = p.parse_args()
     start = time.perf_counter()
-    from workflow_scripts.tfsetup import configure_tensorflow
-
-    configure_tensorflow()
-    import tensorflow as tf
     from conftest import full_config
 
-    gpus = tf.config.list_physical_devices("GPU")
-    print(f"TensorFlow {tf.__version__}, GPUs: {[g.name for g in gpus]}", flush=True)
-    if not gpus and not a.allow_cpu:
-        sys.exit("ERROR: no GPU visible to TensorFlow (install the GPU build: pip install -e '.[gpu]')")
-    for g in gpus:
-        tf.config.experimental.set_memory_growth(g, True)
-    if gpus:
-        print(f"device: {tf.config.experimental.get_device_details(gpus[0]).get('device_name', '?')}")
+    accelerators(a.allow_cpu)
     cfg = full_config(image_size=a.size)
     n_val = round(cfg["split"]["train_val_size"] * cfg["split"]["val_fraction"])
     n_train = cfg["split"]["train_val_size"] - n_val
@@ -126,7 +190,7 @@ def main() -> None:
     print(f"{'model':>5} {'phase':>9} {'precision':>14} {'XLA':>4} {'train img/s':>12} {'val img/s':>10} "
           f"{'peak MiB':>9} {'study min':>10}", flush=True)  # fmt: skip
     best: dict[tuple[str, str], float] = {}
-    for policy, xla in SETTINGS:
+    for policy, xla in SETTINGS[backend()]:
         for model, phase in PARTS:
             if time.perf_counter() - start > a.budget_s:
                 print(f"{model:>5} {phase:>9} {policy:>14} {'on' if xla else 'off':>4}  skipped: time budget")

@@ -17,9 +17,10 @@ ROW = re.compile(
 )
 
 
-def _gpu_check(*args):
+def _gpu_check(*args, env=None):
     cmd = [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--allow-cpu", "--size", "32", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True).stdout
+    env = {**os.environ, **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=env).stdout
 
 
 def test_gpu_check_measures_every_setting_and_projects_the_study():
@@ -38,6 +39,20 @@ def test_gpu_check_measures_every_setting_and_projects_the_study():
     total = float(re.search(r"best setting of each part: ([\d.]+) min", out).group(1))
     assert total == pytest.approx(sum(best.values()), abs=0.2)
     assert "epochs 100 for A, 5 + 45 for B" in out
+
+
+def test_gpu_check_runs_the_same_models_on_jax_where_there_is_no_tensorflow():
+    """The lent GPU machines have JAX, not TensorFlow: Keras on JAX, every step compiled by XLA."""
+    out = _gpu_check("--steps", "2", "--warmup", "1", "--batch", "8", env={"KERAS_BACKEND": "jax"})
+    assert out.startswith("Keras on JAX 0.10.2, GPUs: []")
+    rows = [m.groups() for line in out.splitlines() if (m := ROW.match(line))]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (model, phase, policy, "on")
+        for policy in ("float32", "mixed_float16")
+        for model, phase in (("A", "train"), ("B", "frozen"), ("B", "unfrozen"))
+    ]  # "on": the augmentation Keras cannot compile went to the input, so XLA really compiled the step
+    assert all(int(r[4]) > 0 and int(r[5]) > 0 and r[6] == "nan" for r in rows)  # no GPU: no peak
+    assert "projected full study" in out
 
 
 def test_gpu_check_starts_no_setting_after_its_budget():
