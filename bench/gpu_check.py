@@ -158,9 +158,8 @@ def accelerators(allow_cpu: bool) -> list[str]:
         if gpus:
             print(f"device: {gpus[0]}")
     if not gpus and not allow_cpu:
-        sys.exit(
-            "ERROR: no GPU visible (TensorFlow: pip install -e '.[gpu]'; or KERAS_BACKEND=jax with jax[cuda])"
-        )
+        hint = "a CUDA build of jax" if backend() == "jax" else "pip install -e '.[gpu]'"
+        sys.exit(f"ERROR: no GPU visible to {backend()} ({hint}); --allow-cpu runs it on the CPU")
     return gpus
 
 

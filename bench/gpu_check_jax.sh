@@ -18,6 +18,6 @@ if [[ ! -d .whl ]]; then
     echo "ERROR: no .whl folder: run 'bash bench/gpu_check_jax.sh --fetch' here first, then carry .whl" >&2
     exit 1
 fi
-python3 -m pip install --quiet --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+python3 -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
-exec timeout 480 python3 bench/gpu_check.py "$@"
+exec timeout "${LIMIT_S:-480}" python3 bench/gpu_check.py "$@"

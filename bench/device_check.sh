@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# All that a lent GPU machine (JAX and no TensorFlow, 16 cores) is wanted for, in one call of under 10
+# minutes: the GPU check on JAX (bench/gpu_check_jax.sh, settings started within 280 s), then the data
+# bench on 2 to 16 worker processes (the naive loader uses one core whatever the machine). The output also
+# goes to $OUT/device_check.txt when OUT is set (the device tool brings that folder back).
+#   here, once:  bash bench/gpu_check_jax.sh --fetch
+#   there:       bash bench/device_check.sh      (carry .whl)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"
+    LIMIT_S=380 bash bench/gpu_check_jax.sh --budget-s 280
+    PYTHONPATH=/tmp/site KERAS_BACKEND=jax timeout 190 python3 bench/bench_data.py --sizes 2000 20000 \
+        --repeat 2 --workers 2 4 8 16
+} 2>&1 | tee "${OUT:-/tmp}/device_check.txt"
