@@ -130,6 +130,17 @@ def _kill_after_epochs(cmd, jsonl, epochs, extra_s, limit_s=300):
     return alive
 
 
+def _resume_state(resume: Path) -> dict:
+    """What a killed training run left: its history lines (epoch, phase, lr), backups and phase markers."""
+    jsonl = resume / "history.jsonl"
+    lines = jsonl.read_text().splitlines() if jsonl.exists() else []
+    return {
+        "rows": [line[:60] for line in lines],
+        "backups": {p.parent.name: p.read_text() for p in sorted(resume.glob("backup_*/*.json"))},
+        "markers": sorted(p.name for p in resume.glob("done_*")),
+    }
+
+
 def _weights(path):
     from workflow_scripts.tfsetup import configure_tensorflow
 
@@ -155,13 +166,17 @@ def test_train_killed_at_random_moments_then_rerun_equals_an_uninterrupted_run(t
     out = tmp_path / "run"
     rng = np.random.default_rng(7)
     # each kill lands at a seeded random moment within the epoch after the given one was logged
+    left = []
     for logged, extra in zip((2, 5), rng.uniform(0, 0.5, size=2) * epoch_s, strict=True):
         jsonl = out / "_resume/history.jsonl"
         assert _kill_after_epochs(_train_cmd(tiny_data, out, model), jsonl, logged, extra)
         assert not (out / "model.keras").exists()
+        left.append(_resume_state(out / "_resume"))
     subprocess.run(_train_cmd(tiny_data, out, model), env=ENV, check=True, capture_output=True, timeout=600)
     got = pd.read_csv(out / "history.csv").drop(columns="epoch_time_s")
     want = pd.read_csv(ref / "history.csv").drop(columns="epoch_time_s")
+    if not got.equals(want):  # the kills land by the clock: say where each left the run
+        pytest.fail(f"resumed history differs:\n{got.compare(want)}\nwhat each kill left: {left}")
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     if model == "A":
         assert want["lr"].nunique() > 1  # the scheduler acted, so its replayed state mattered
