@@ -180,3 +180,35 @@ def train_tiny(tmp_path: Path, tiny: dict, model: str, cfg: dict, seed: int = 1)
         resume, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info
     )
     return out, info
+
+
+def kill_at_pause(cmd: list[str], point: str, marker: Path, env: dict, limit_s: float = 600,
+                  log: Path | None = None) -> str:  # fmt: skip
+    """Run `cmd` with the pause point `point` ("NAME@K") armed; once the step has reached it (its marker
+    file appears, the step then waiting), SIGKILL the whole process group, workers too, as an OOM killer or
+    a pre-empted job would. Returns the marker's text. Fails if the step ended without reaching the point:
+    the state the test is about was then never reached. `limit_s` only bounds a hung step."""
+    import signal
+    import time
+
+    from workflow_scripts.pausepoints import MARKER, PAUSE_AT
+
+    marker.unlink(missing_ok=True)
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
+                            env={**env, PAUSE_AT: point, MARKER: str(marker)})  # fmt: skip
+    try:
+        deadline = time.monotonic() + limit_s
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the step ended (status {proc.returncode}) without reaching {point}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the step did not reach {point} within {limit_s} s")
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if log:
+            out.close()
+    return marker.read_text()

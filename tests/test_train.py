@@ -3,15 +3,13 @@
 import json
 import os
 import re
-import signal
 import subprocess
-import time
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, full_config, train_cmd, train_tiny
+from conftest import ROOT, full_config, kill_at_pause, train_cmd, train_tiny
 
 from workflow_scripts import models  # noqa: F401 - registers the custom layers for loading
 from workflow_scripts.train import HISTORY_COLUMNS
@@ -80,56 +78,47 @@ def _train_cmd(out, tiny, epochs):
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def _kill_after(cmd, out, rows, log_path):
-    """Start a real training, SIGKILL it (as an OOM killer or a pre-empted SLURM job would) once its
-    history holds `rows` epochs; return how many epochs it had logged."""
-    jsonl = out / "_resume" / "history.jsonl"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if jsonl.exists() and len(jsonl.read_text().splitlines()) >= rows:
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, "training ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert not (out / "history.csv").exists()
-    return len(jsonl.read_text().splitlines())
-
-
 def _finish(cmd, out, epochs):
     second = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "resuming after epoch" in second.stderr
     hist = pd.read_csv(out / "history.csv")
     assert hist["epoch"].tolist() == list(range(1, epochs + 1))  # each epoch once
     info = json.loads((out / "info.json").read_text())
     assert info["epochs_run"] == epochs
     assert hist.loc[hist["val_loss"].idxmin(), "epoch"] == info["best_epoch"]
-    return [int(n) for n in re.findall(rf"^Epoch (\d+)/{epochs}$", second.stdout, flags=re.M)]
+    started = [int(n) for n in re.findall(rf"^Epoch (\d+)/{epochs}$", second.stdout, flags=re.M)]
+    return second.stderr, started
 
 
-def test_resume_after_a_kill_continues_and_logs_each_epoch_once(tmp_path, tiny_data):
+def test_resume_after_a_kill_continues_logs_each_epoch_once_and_says_so(tmp_path, tiny_data):
     out = tmp_path / "A"
     cmd = _train_cmd(out, tiny_data, 6)
-    done_before = _kill_after(cmd, out, 2, tmp_path / "first.log")
-    started = _finish(cmd, out, 6)
-    # the second run started where the first stopped (its last backed-up epoch), not at epoch 1
-    assert started and started[0] in (done_before, done_before + 1) and started[0] > 1
-    assert started == list(range(started[0], 7))
+    kill_at_pause(cmd, "epoch-saved@2", tmp_path / "paused", ENV)  # killed right after epoch 2's state
+    terminal, started = _finish(cmd, out, 6)
+    assert f"training: resuming from {out / '_resume'}/state-00002.npz, 2 of 6 epochs done" in terminal
+    assert started == [3, 4, 5, 6]  # the second run started where the first stopped, not at epoch 1
 
 
-def test_resume_survives_a_kill_in_the_middle_of_writing_the_backup(tmp_path, tiny_data):
+def test_an_unreadable_newest_state_falls_back_to_the_one_before_and_says_why(tmp_path, tiny_data):
     out = tmp_path / "A"
     cmd = _train_cmd(out, tiny_data, 5)
-    _kill_after(cmd, out, 3, tmp_path / "first.log")
-    # what a kill during the write leaves: a cut HDF5 file (the previous backup is kept beside it)
-    latest = out / "_resume" / "backup_train" / "latest.weights.h5"
-    assert (latest.parent / "latest.weights.h5.bkp").exists()
-    latest.write_bytes(latest.read_bytes()[:1000])
-    started = _finish(cmd, out, 5)
-    assert started and started[0] > 1
+    kill_at_pause(cmd, "state-renamed@3", tmp_path / "paused", ENV)
+    newest = out / "_resume" / "state-00003.npz"
+    newest.write_bytes(newest.read_bytes()[:1000])  # a disk that lost the end of the file
+    terminal, started = _finish(cmd, out, 5)
+    assert "training state passed over: state-00003.npz" in terminal
+    assert "resuming from" in terminal and "state-00002.npz, 2 of 5 epochs done" in terminal
+    assert started == [3, 4, 5]
+
+
+def test_a_state_of_another_configuration_is_not_resumed(tmp_path, tiny_data):
+    out = tmp_path / "A"
+    kill_at_pause(_train_cmd(out, tiny_data, 5), "epoch-saved@2", tmp_path / "paused", ENV)
+    cfg = _cfg(5)
+    cfg["model_a"]["learning_rate"] = 0.002  # the rule's params changed: Snakemake reruns the job
+    terminal, started = _finish(train_cmd(out, tiny_data, cfg, seed=3), out, 5)
+    assert "written by a run of another model, seed or configuration" in terminal
+    assert "training: no saved state" in terminal and started == [1, 2, 3, 4, 5]
 
 
 def test_streaming_from_the_memory_maps_trains_the_same_model(tmp_path, tiny_data):

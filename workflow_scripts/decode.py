@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .imageio import UnusableImageError, to_rgb
+from .pausepoints import pause_point
 
 T = TypeVar("T")
 
@@ -140,6 +141,7 @@ def _decode_rows(job: tuple[str, int, list[str], int, str]) -> list[tuple[str, s
             if pixels is not None:
                 put(start + k, pixels)
             results.append((digest, reason))
+            pause_point("decode-row")
     return results
 
 

@@ -32,6 +32,7 @@ from .decode import INTERPOLATION, decode_images, examine, gather, keep_rows
 from .fileio import atomic_path, setup_logging
 from .folders import scan
 from .imageio import to_rgb
+from .pausepoints import pause_point
 from .step import run
 
 log = logging.getLogger("utkface.labels")
@@ -128,11 +129,13 @@ def _checker(pixels: Pixels | None, threads: int):
             rows = np.asarray(kept_rows, dtype=np.int64)
             if (np.diff(rows) > 0).all():  # build_labels: the candidates' order
                 keep_rows(scratch, rows)
+                pause_point("pixels-kept")
                 return
             kept = scratch.with_name(f"{scratch.stem}-kept.npy")  # a name atomic_path clears if left
             try:
                 gather(np.load(scratch, mmap_mode="r"), rows, kept)
                 os.replace(kept, scratch)
+                pause_point("pixels-kept")
             finally:
                 kept.unlink(missing_ok=True)
 

@@ -16,19 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .callbacks import (
-    HISTORY_COLUMNS,
-    epoch_randomness,
-    keep_best,
-    phase_callbacks,
-    read_history_rows,
-    seed_states,
-)
+from . import trainstate
+from .callbacks import HISTORY_COLUMNS, assign, epoch_randomness, phase_callbacks, seed_states
 from .datasets import make_datasets
 from .fileio import atomic_path, setup_logging, write_json
 from .labels import read_labels
-from .step import run
+from .step import run, say
 from .tfsetup import NoGPUError, configure_tensorflow, visible_gpus
+from .trainstate import TrainingState
 
 log = logging.getLogger("utkface.train")
 
@@ -116,50 +111,62 @@ def _build(model: str, cfg: dict[str, Any], strategy, seed: int, weights: str | 
     return net
 
 
-def _run_phases(net, plan, mcfg, strategy, resume: Path, checkpoint, inputs) -> list[dict]:
-    """Fit each phase in turn, skipping those a previous (killed) run finished; returns the history."""
+def _resume_state(resume: Path, key: str, total: int) -> TrainingState:
+    """The newest complete training state of this run, or a clean start; says which on the terminal."""
+    state, skipped = trainstate.load(resume, key)
+    for line in skipped:
+        say(f"training state passed over: {line}")
+    if state is None:
+        trainstate.clear(resume)
+        say(f"training: no saved state in {resume}, starting at epoch 1 of {total}")
+        return TrainingState(run_key=key)
+    say(
+        f"training: resuming from {resume}/state-{state.epoch:05d}.npz, {state.epoch} of {total} epochs"
+        f" done (phase {state.phase}, best val_loss {state.best_val_loss})"
+    )
+    return state
+
+
+def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, inputs) -> None:
+    """Fit each phase in turn from the state's epoch on; a phase the state has finished is skipped."""
     from . import models
 
-    rows = read_history_rows(resume / "history.jsonl")
     randomness = epoch_randomness(inputs.epoch, seed_states(net))
+    if state.model_vars:
+        assign(net.variables, state.model_vars, "model variables")
     start = 0
     for phase in plan:
-        done_marker = resume / f"done_{phase['name']}.weights.h5"
+        if phase["until"] <= state.epoch:  # finished before the kill
+            start = phase["until"]
+            continue
         with strategy.scope():
             if phase.get("unfreeze") is not None:
                 models.unfreeze(net, phase["unfreeze"])
             models.compile_model(net, _optimizer(phase), mcfg["loss_weights"])
-        if done_marker.exists():
-            net.load_weights(done_marker)
-            log.info("phase %s already finished; weights restored", phase["name"])
-        else:
-            log.info(
-                "phase %s: epochs %d-%d, %s lr=%g, %d trainable parameters",
-                phase["name"],
-                start + 1,
-                phase["until"],
-                phase["optimizer"],
-                phase["lr"],
-                models.trainable_params(net),
-            )
-            # Keras' BackupAndRestore leaves the epoch it restored on the model and fit() reads it on every
-            # later call: cleared, so the next phase starts at its own first epoch, not at a restored one
-            net._initial_epoch = None
-            net.fit(
-                inputs.train,
-                validation_data=inputs.val,
-                initial_epoch=start,
-                epochs=phase["until"],
-                callbacks=phase_callbacks(resume, phase, mcfg, rows, checkpoint, randomness),
-                verbose=2,
-            )
-            # Weights only (the next phase recompiles with its own optimizer), written atomically: a marker
-            # cut by a kill would otherwise be taken for a finished phase.
-            with atomic_path(done_marker, ".weights.h5") as tmp:
-                net.save_weights(tmp)
+        mid_phase = state.phase == phase["name"] and state.epoch > start
+        if mid_phase:  # the optimizer's moments, step count and lr, and the scheduler's counters
+            with strategy.scope():
+                net.optimizer.build(net.trainable_variables)
+            assign(net.optimizer.variables, state.optimizer_vars, "optimizer variables")
+        log.info(
+            "phase %s: epochs %d-%d, %s lr=%g, %d trainable parameters",
+            phase["name"],
+            max(start, state.epoch) + 1,
+            phase["until"],
+            phase["optimizer"],
+            phase["lr"],
+            models.trainable_params(net),
+        )
+        resumed_plateau = state.plateau if mid_phase else None
+        net.fit(
+            inputs.train,
+            validation_data=inputs.val,
+            initial_epoch=max(start, state.epoch),
+            epochs=phase["until"],
+            callbacks=phase_callbacks(resume, phase, mcfg, state, randomness, resumed_plateau),
+            verbose=2,
+        )
         start = phase["until"]
-        rows = read_history_rows(resume / "history.jsonl")
-    return rows
 
 
 def train(
@@ -194,24 +201,20 @@ def train(
     log.info("training arrays %s", "read batch by batch from disk" if inputs.streamed else "held in memory")
     net = _build(model, cfg, strategy, seed, weights, splits["train"])
     params_at_start = models.trainable_params(net)
-    # one instance: it spans both phases of B
-    checkpoint = keep_best(resume / "best.keras", resume / "best.json")
-    done = read_history_rows(resume / "history.jsonl")
-    if done:
-        log.info("resuming after epoch %d (best val_loss so far %.4f)", done[-1]["epoch"], checkpoint.best)
-    t0 = time.perf_counter()
     plan = epoch_plan(model, cfg)
-    rows = _run_phases(net, plan, mcfg, strategy, resume, checkpoint, inputs)
-    if not (resume / "best.json").exists():
+    state = _resume_state(resume, trainstate.run_key(model, seed, cfg), plan[-1]["until"])
+    t0 = time.perf_counter()
+    _run_phases(net, plan, mcfg, strategy, resume, state, inputs)
+    if state.best_epoch is None:
         raise RuntimeError("no checkpoint was written: validation loss was never finite")
-    # the epoch the checkpoint really holds, as recorded when it was saved
-    best = json.loads((resume / "best.json").read_text())
+    rows = state.rows
     return {
         "model": model,
         "seed": seed,
+        "run_key": state.run_key,
         "epochs_run": len(rows),
-        "best_epoch": best["epoch"],
-        "best_val_loss": best["best"],
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_val_loss,
         "trainable_params": params_at_start,
         "trainable_params_final": models.trainable_params(net),
         "train_time_s": sum(r["epoch_time_s"] for r in rows),
@@ -232,15 +235,18 @@ def train(
 def write_outputs(
     resume_dir: str | Path, model_path: str, history_path: str, info_path: str, info: dict[str, Any]
 ) -> None:
-    """Publish the outputs atomically, then drop the resume state."""
+    """Publish the outputs of the run's final state atomically, then drop the resume state."""
     import pandas as pd
 
     resume = Path(resume_dir)
-    rows = read_history_rows(resume / "history.jsonl")
+    state, skipped = trainstate.load(resume, info["run_key"])
+    if state is None:
+        raise RuntimeError(f"{resume}: no complete training state to publish ({'; '.join(skipped)})")
     with atomic_path(history_path, ".csv") as tmp:
-        pd.DataFrame(rows).reindex(columns=HISTORY_COLUMNS).to_csv(tmp, index=False, lineterminator="\n")
+        history = pd.DataFrame(state.rows).reindex(columns=HISTORY_COLUMNS)
+        history.to_csv(tmp, index=False, lineterminator="\n")
     with atomic_path(model_path, ".keras") as tmp:
-        shutil.copyfile(resume / "best.keras", tmp)
+        tmp.write_bytes(state.best_model)
     write_json(info_path, info)
     shutil.rmtree(resume)
 
