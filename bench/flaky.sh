@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the fault and cluster tests N times (default 20) and print, per test, how many runs failed.
 # Usage: bench/flaky.sh [N] [pytest args...]; the per-run JUnit files and the table go to
-# bench/flaky-out/ (git-ignored). Exit status 1 if any test failed in any run.
+# bench/flaky-out/ (git-ignored); FLAKY_DOCS=docs/testing.md writes the table there. Exit status 1 if
+# any test failed in any run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20}
@@ -18,26 +19,4 @@ for i in $(seq "$n"); do
     "$PY" -m pytest -q -p no:cacheprovider --junitxml="$out/run$i.xml" "${tests[@]}" "$@" >"$out/run$i.log" 2>&1
     echo "run $i of $n: exit $? in $(($(date +%s) - start)) s"
 done
-"$PY" - "$out" "$n" <<'PY'
-import sys
-import xml.etree.ElementTree as ET
-from collections import Counter
-from pathlib import Path
-
-out, n = Path(sys.argv[1]), int(sys.argv[2])
-runs, failed, skipped = Counter(), Counter(), Counter()
-for xml in sorted(out.glob("run*.xml")):
-    for case in ET.parse(xml).iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        runs[name] += 1
-        failed[name] += any(c.tag in ("failure", "error") for c in case)
-        skipped[name] += any(c.tag == "skipped" for c in case)
-lines = ["| test | runs | failed | skipped |", "| --- | --- | --- | --- |"]
-lines += [f"| {t} | {runs[t]} | {failed[t]} | {skipped[t]} |" for t in sorted(runs)]
-table = "\n".join(lines)
-print(table)
-(out / "table.md").write_text(table + "\n")
-total = sum(failed.values())
-print(f"{n} runs of {len(runs)} tests: {total} failures, {sum(skipped.values())} skipped")
-sys.exit(1 if total or len(list(out.glob('run*.xml'))) < n else 0)
-PY
+"$PY" bench/flaky_table.py "$out" "$n" ${FLAKY_DOCS:+--docs "$FLAKY_DOCS"}
