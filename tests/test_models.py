@@ -136,3 +136,70 @@ def test_augmentation_reads_its_keys_without_defaults_of_its_own():
     """The schema fills every key at start; a missing one is a bug to surface, not to paper over."""
     with pytest.raises(KeyError, match="rotation"):
         models.augmentation({"flip": "horizontal"}, seed=1)
+
+
+# The claims' variants: each undoes one of the study's choices through a config key of the builders.
+def _a(**change):
+    return models.build_model_a(64, {**CFG["model_a"], **change}, CFG["augmentation"], seed=1)
+
+
+def _b(**change):
+    return models.build_model_b(64, {**CFG["model_b"], **change}, CFG["augmentation"], seed=1)
+
+
+def _layer_order(model, kinds):
+    return [type(layer).__name__ for layer in model.layers if type(layer).__name__ in kinds]
+
+
+def test_batchnorm_after_relu_swaps_the_order_with_the_same_parameters():
+    before, after = _a(), _a(bn_position="after_relu")
+    kinds = {"BatchNormalization", "ReLU"}
+    assert _layer_order(before, kinds)[:2] == ["BatchNormalization", "ReLU"]
+    assert _layer_order(after, kinds)[:2] == ["ReLU", "BatchNormalization"]
+    assert models.trainable_params(after) == models.trainable_params(before)
+
+
+def test_elementwise_dropout_replaces_spatial_dropout_at_the_same_rate():
+    spatial, elementwise = _a(), _a(conv_dropout="elementwise")
+    assert not [x for x in elementwise.layers if isinstance(x, keras.layers.SpatialDropout2D)]
+    drops = [x for x in elementwise.layers if x.name.endswith("_drop") and "fc" not in x.name]
+    sdrops = [x for x in spatial.layers if isinstance(x, keras.layers.SpatialDropout2D)]
+    assert len(drops) == len(sdrops) > 0
+    assert {x.rate for x in drops} == {x.rate for x in sdrops} == {CFG["model_a"]["spatial_dropout"]}
+
+
+@pytest.mark.parametrize("build", [_a, _b])
+def test_keras_default_initialisers_replace_he_uniform_and_glorot_normal(build):
+    study, default = build(), build(initializers="keras")
+    names = {type(x.kernel_initializer).__name__ for x in default.layers if hasattr(x, "kernel_initializer")}
+    assert names == {"GlorotUniform"}
+    assert type(study.get_layer("age").kernel_initializer).__name__ == "HeUniform"
+    assert models.trainable_params(default) == models.trainable_params(study)
+
+
+def test_separate_trunks_are_two_single_task_networks():
+    shared, separate = _a(), _a(trunk="separate")
+    assert [x.name for x in separate.layers if x.name.startswith("shared")] == []
+    assert models.trainable_params(separate) > models.trainable_params(shared)
+    # no layer feeds both outputs: the age output's ancestry holds no gender-branch layer and vice versa
+    for out, other in (("age", "gender"), ("gender", "age")):
+        sub = keras.Model(separate.input, separate.get_layer(out).output)
+        assert not [x.name for x in sub.layers if x.name.startswith(other)], out
+
+
+def test_flatten_instead_of_global_average_pooling_adds_head_parameters():
+    gap, flat = _b(), _b(pooling="flatten")
+    assert "flat" in [x.name for x in flat.layers] and "gap" not in [x.name for x in flat.layers]
+    # 64 px: VGG16 leaves 2 x 2 x 512 features, four times GAP's 512, into the first dense layer of each head
+    first = CFG["model_b"]["age_units"][0] + CFG["model_b"]["gender_units"][0]
+    assert models.trainable_params(flat) - models.trainable_params(gap) == 3 * 512 * first
+
+
+def test_the_age_loss_is_a_config_choice():
+    m = _a()
+    models.compile_model(m, keras.optimizers.Adam(1e-3), {"age": 1.0, "gender": 1.0}, age_loss="mae")
+    x = np.full((4, 64, 64, 3), 128, dtype="float32")
+    y = {"age": np.full((4, 1), 30.0, dtype="float32"), "gender": np.zeros((4, 1), dtype="float32")}
+    pred = m.predict(x, verbose=0)["age"]
+    got = m.evaluate(x, y, verbose=0, return_dict=True)
+    assert got["age_loss"] == pytest.approx(float(np.abs(pred - 30.0).mean()), rel=1e-4)

@@ -167,3 +167,18 @@ def test_two_processes_on_two_threads_train_the_same_model_at_128_px(tmp_path, s
         runs.append(keras.models.load_model(out / "model.keras").get_weights())
     for other in runs[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(runs[0], other, strict=True))
+
+
+def test_constant_rate_and_adam_after_unfreezing_are_config_variants(tmp_path, tiny_data):
+    """The claims' training variants: no ReduceLROnPlateau (patience 1 would cut the rate every plateau),
+    and Adam instead of AdamW after B's unfreezing."""
+    cfg = _cfg(4, lr_schedule="constant", unfrozen_optimizer="adam", lr_patience=1)
+    cfg["model_a"].update(lr_schedule="constant", lr_patience=1)
+    out, _ = train_tiny(tmp_path / "A", tiny_data, "A", cfg)
+    assert pd.read_csv(out / "history.csv")["lr"].nunique() == 1
+    from workflow_scripts.train import epoch_plan
+
+    assert [p["optimizer"] for p in epoch_plan("B", cfg)] == ["rmsprop", "adam"]
+    out, info = train_tiny(tmp_path / "B", tiny_data, "B", cfg)
+    assert [p["optimizer"] for p in info["phases"]] == ["rmsprop", "adam"]
+    assert pd.read_csv(out / "history.csv")["lr"].tolist() == pytest.approx([0.001] + [0.00002] * 3)

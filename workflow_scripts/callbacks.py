@@ -147,4 +147,5 @@ def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], s
             pause_point("epoch-saved")
 
     keep = keep_best(state, resume / "best-scratch.keras")
-    return [randomness, keep, plateau, ResumePlateau(), SaveState()]
+    schedule = [plateau, ResumePlateau()] if mcfg["lr_schedule"] == "plateau" else []
+    return [randomness, keep, *schedule, SaveState()]

@@ -91,56 +91,79 @@ def _augmented(x, aug: dict[str, Any], seed: int):
     return layer(x) if layer is not None else x
 
 
-def _conv_block(x, filters: int, kernel: int, spatial_dropout: float, name: str, bn_momentum: float = 0.99):
-    x = layers.Conv2D(
-        filters, kernel, padding="same", use_bias=False, kernel_initializer="he_uniform", name=f"{name}_conv"
-    )(x)
-    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)  # before ReLU, as in the study
-    x = layers.ReLU(name=f"{name}_relu")(x)
+# (hidden layers, the linear age output, the sigmoid gender output); "keras": Keras' default everywhere
+INITIALIZERS = {
+    "study": ("he_uniform", "he_uniform", "glorot_normal"),
+    "keras": ("glorot_uniform", "glorot_uniform", "glorot_uniform"),
+}
+
+
+def _norm_act(x, name: str, bn_momentum: float, bn_position: str):
+    """BatchNorm and ReLU in the order the config names (the study: BatchNorm before the ReLU)."""
+    bn = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")
+    relu = layers.ReLU(name=f"{name}_relu")
+    return relu(bn(x)) if bn_position == "before_relu" else bn(relu(x))
+
+
+def _conv_block(x, filters: int, name: str, cfg: dict[str, Any]):
+    init = INITIALIZERS[cfg["initializers"]][0]
+    x = layers.Conv2D(filters, cfg["kernel_size"], padding="same", use_bias=False, kernel_initializer=init,
+                      name=f"{name}_conv")(x)  # fmt: skip
+    x = _norm_act(x, name, cfg["bn_momentum"], cfg["bn_position"])
     x = layers.MaxPooling2D(name=f"{name}_pool")(x)
-    if spatial_dropout:
-        x = layers.SpatialDropout2D(spatial_dropout, name=f"{name}_sdrop")(x)
+    rate = cfg["spatial_dropout"]
+    if rate and cfg["conv_dropout"] == "spatial":  # whole feature maps, as in the study
+        x = layers.SpatialDropout2D(rate, name=f"{name}_sdrop")(x)
+    elif rate:  # element-wise at the same rate: the variant the study argues against
+        x = layers.Dropout(rate, name=f"{name}_drop")(x)
     return x
 
 
-def _dense_block(x, units: int, dropout: float, name: str, bn_momentum: float = 0.99):
-    x = layers.Dense(units, kernel_initializer="he_uniform", name=f"{name}_dense")(x)
-    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
-    x = layers.ReLU(name=f"{name}_relu")(x)
-    return layers.Dropout(dropout, name=f"{name}_drop")(x) if dropout else x
+def _dense_block(x, units: int, name: str, cfg: dict[str, Any]):
+    init = INITIALIZERS[cfg["initializers"]][0]
+    x = layers.Dense(units, kernel_initializer=init, name=f"{name}_dense")(x)
+    x = _norm_act(x, name, cfg["bn_momentum"], cfg["bn_position"])
+    return layers.Dropout(cfg["dropout"], name=f"{name}_drop")(x) if cfg["dropout"] else x
 
 
-def _heads(age, gender):
+def _heads(age, gender, initializers: str):
+    _, age_init, gender_init = INITIALIZERS[initializers]
     # float32 outputs even under mixed precision, so losses and metrics stay exact
-    age = layers.Dense(1, kernel_initializer="he_uniform", dtype="float32", name="age")(age)
+    age = layers.Dense(1, kernel_initializer=age_init, dtype="float32", name="age")(age)
     gender = layers.Dense(
-        1, activation="sigmoid", kernel_initializer="glorot_normal", dtype="float32", name="gender"
+        1, activation="sigmoid", kernel_initializer=gender_init, dtype="float32", name="gender"
     )(gender)
     return {"age": age, "gender": gender}
 
 
 def build_model_a(image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int) -> keras.Model:
-    """Custom CNN: shared conv blocks, then an age and a gender branch of conv blocks and a dense head."""
+    """Custom CNN: shared conv blocks, then an age and a gender branch of conv blocks and a dense head.
+    `trunk: separate` gives each output its own copy of the shared blocks: two single-task networks in one
+    model (no layer in common, so neither loss reaches the other's weights)."""
     inp = keras.Input((image_size, image_size, 3), name="image")
     x = _augmented(inp, aug, seed)
     x = layers.Rescaling(1 / 255, name="rescale")(x)
-    k, sd, mom = cfg["kernel_size"], cfg["spatial_dropout"], cfg["bn_momentum"]
-    for i, f in enumerate(cfg["shared_filters"]):
-        x = _conv_block(x, f, k, sd, f"shared{i + 1}", mom)
+    shared = x
+    if cfg["trunk"] == "shared":
+        for i, f in enumerate(cfg["shared_filters"]):
+            shared = _conv_block(shared, f, f"shared{i + 1}", cfg)
     branches = {}
     for out in OUTPUTS:
-        y = x
+        y = shared
+        if cfg["trunk"] == "separate":
+            for i, f in enumerate(cfg["shared_filters"]):
+                y = _conv_block(y, f, f"{out}_trunk{i + 1}", cfg)
         for i, f in enumerate(cfg[f"{out}_filters"]):
-            y = _conv_block(y, f, k, sd, f"{out}{i + 1}", mom)
+            y = _conv_block(y, f, f"{out}{i + 1}", cfg)
         y = layers.Flatten(name=f"{out}_flatten")(y)
-        branches[out] = _dense_block(y, cfg["dense_units"], cfg["dropout"], f"{out}_fc", mom)
-    return keras.Model(inp, _heads(branches["age"], branches["gender"]), name="model_a")
+        branches[out] = _dense_block(y, cfg["dense_units"], f"{out}_fc", cfg)
+    return keras.Model(inp, _heads(branches["age"], branches["gender"], cfg["initializers"]), name="model_a")
 
 
 def build_model_b(
     image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int, weights: str | None = None
 ) -> keras.Model:
-    """VGG16 without top (frozen), global average pooling, then age and gender dense heads.
+    """VGG16 without top (frozen), global average pooling (or Flatten), then age and gender dense heads.
 
     `weights`: None (random init) or a path to the no-top ImageNet weights file.
     """
@@ -152,15 +175,17 @@ def build_model_b(
     )
     base.trainable = False
     x = base(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    # the study's global average pooling, or Flatten: the variant with many more head parameters
+    gap = cfg["pooling"] == "gap"
+    x = (layers.GlobalAveragePooling2D(name="gap") if gap else layers.Flatten(name="flat"))(x)
     x = layers.Dropout(cfg["pool_dropout"], name="gap_drop")(x)
     age = layers.Dropout(cfg["dropout"], name="age_in_drop")(x)
     for i, u in enumerate(cfg["age_units"]):
-        age = _dense_block(age, u, cfg["dropout"], f"age_fc{i + 1}", cfg["bn_momentum"])
+        age = _dense_block(age, u, f"age_fc{i + 1}", cfg)
     gender = x
     for i, u in enumerate(cfg["gender_units"]):
-        gender = _dense_block(gender, u, cfg["dropout"], f"gender_fc{i + 1}", cfg["bn_momentum"])
-    return keras.Model(inp, _heads(age, gender), name="model_b")
+        gender = _dense_block(gender, u, f"gender_fc{i + 1}", cfg)
+    return keras.Model(inp, _heads(age, gender, cfg["initializers"]), name="model_b")
 
 
 def vgg_base(model: keras.Model) -> keras.Model:
@@ -184,11 +209,12 @@ def compile_model(
     optimizer: keras.optimizers.Optimizer,
     loss_weights: dict[str, float],
     jit_compile: bool | str = "auto",
+    age_loss: str = "mse",
 ) -> None:
-    """MSE for age (penalises large errors more than MAE), binary cross-entropy for gender."""
+    """MSE for age (the study: it penalises large errors more than MAE), binary cross-entropy for gender."""
     model.compile(
         optimizer=optimizer,
-        loss={"age": "mse", "gender": "binary_crossentropy"},
+        loss={"age": age_loss, "gender": "binary_crossentropy"},
         loss_weights={"age": loss_weights["age"], "gender": loss_weights["gender"]},
         metrics={"age": ["mae"], "gender": ["accuracy"]},
         jit_compile=jit_compile,

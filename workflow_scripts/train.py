@@ -47,7 +47,7 @@ def epoch_plan(model: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "name": "unfrozen",
                 "until": total,
-                "optimizer": "adamw",
+                "optimizer": mcfg["unfrozen_optimizer"],
                 "lr": mcfg["learning_rate"],
                 "weight_decay": mcfg["weight_decay"],
                 "unfreeze": mcfg["unfreeze_layers"],
@@ -59,7 +59,7 @@ def epoch_plan(model: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 def _optimizer(phase: dict[str, Any]):
     import keras
 
-    if phase["optimizer"] == "adam":
+    if phase["optimizer"] == "adam":  # A; B after unfreezing in its variant without weight decay
         return keras.optimizers.Adam(phase["lr"])
     if phase["optimizer"] == "rmsprop":
         return keras.optimizers.RMSprop(phase["lr"])
@@ -142,7 +142,7 @@ def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, i
         with strategy.scope():
             if phase.get("unfreeze") is not None:
                 models.unfreeze(net, phase["unfreeze"])
-            models.compile_model(net, _optimizer(phase), mcfg["loss_weights"])
+            models.compile_model(net, _optimizer(phase), mcfg["loss_weights"], age_loss=mcfg["age_loss"])
         mid_phase = state.phase == phase["name"] and state.epoch > start
         if mid_phase:  # the optimizer's moments, step count and lr, and the scheduler's counters
             with strategy.scope():
