@@ -84,7 +84,8 @@ def one(model: str, setting: str, images: int, epochs: int, size: int, batch: in
         if AUG_IN_DATA in setting:
             layer = models.augmentation({**aug, "flip": "none"}, 0)
             train = train.map(lambda x, y: (layer(x, training=True), y))
-            aug = {"flip": aug["flip"]}  # the flip compiles: it stays in the model
+            # the flip compiles: it stays in the model
+            aug = {**aug, "rotation": 0, "zoom": 0, "translation": 0, "shear": 0}
         if model == "A":
             net = models.build_model_a(size, cfg["model_a"], aug, 0)
             opt = keras.optimizers.Adam(1e-3)

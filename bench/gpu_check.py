@@ -121,7 +121,7 @@ def measure(model: str, phase: str, policy: str, xla: bool, a: argparse.Namespac
     aug, layer = cfg["augmentation"], None
     if xla:  # Keras compiles no model holding the random rotation/zoom/shear layers: they go to the input
         layer = models.augmentation({**aug, "flip": "none"}, 0)
-        aug = {"flip": aug["flip"]}
+        aug = {**aug, "rotation": 0, "zoom": 0, "translation": 0, "shear": 0}
     ds = dataset(a.size, a.batch, layer)
     net, opt = build(model, phase, cfg, a.size, aug)
     weights = cfg["model_a" if model == "A" else "model_b"]["loss_weights"]

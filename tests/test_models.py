@@ -110,3 +110,29 @@ def test_a_local_vgg16_weights_file_is_loaded_into_the_base(tmp_path):
     )
     for a, b in zip(models.vgg_base(first).get_weights(), models.vgg_base(loaded).get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+NO_AUGMENTATION = {"flip": "none", "rotation": 0, "zoom": 0, "translation": 0, "shear": 0}
+
+
+@pytest.mark.parametrize("which,size,count", [("a", 128, 1_015_906), ("b", 32, 1_449_474)])
+def test_augmentation_off_builds_without_an_augmentation_layer_and_trains(which, size, count):
+    assert set(NO_AUGMENTATION) == set(CFG["augmentation"])  # every key of the schema, each off
+    if which == "a":
+        m = models.build_model_a(size, CFG["model_a"], NO_AUGMENTATION, seed=1)
+    else:
+        m = models.build_model_b(size, CFG["model_b"], NO_AUGMENTATION, seed=1, weights=None)
+    assert "augmentation" not in [layer.name for layer in m.layers]
+    assert models.trainable_params(m) == count  # the same as with the augmentation on
+    x = np.random.default_rng(5).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    out = m.predict(x, verbose=0)
+    assert out["age"].shape == (2, 1) and out["gender"].shape == (2, 1)
+    models.compile_model(m, keras.optimizers.Adam(1e-3), {"age": 1.0, "gender": 1.0})
+    loss = m.train_on_batch(x, {"age": np.array([[30.0], [40.0]]), "gender": np.array([[0.0], [1.0]])})
+    assert np.isfinite(np.asarray(loss, dtype=float)).all()
+
+
+def test_augmentation_reads_its_keys_without_defaults_of_its_own():
+    """The schema fills every key at start; a missing one is a bug to surface, not to paper over."""
+    with pytest.raises(KeyError, match="rotation"):
+        models.augmentation({"flip": "horizontal"}, seed=1)

@@ -67,21 +67,28 @@ def inference_model(model: keras.Model) -> keras.Model:
     return inf
 
 
-def augmentation(aug: dict[str, Any], seed: int) -> keras.Sequential:
-    """Flip, rotation, zoom, translation and shear; active only in training."""
+def augmentation(aug: dict[str, Any], seed: int) -> keras.Sequential | None:
+    """Flip, rotation, zoom, translation and shear; active only in training. None when all are off: a
+    Sequential with no layers cannot be built, and no augmentation is no layer."""
     steps: list[layers.Layer] = []
-    if aug.get("flip", "horizontal") != "none":
-        steps.append(layers.RandomFlip(aug.get("flip", "horizontal"), seed=seed))
-    if aug.get("rotation", 0):
+    # the schema fills every key, so they are read directly: no second set of defaults here
+    if aug["flip"] != "none":
+        steps.append(layers.RandomFlip(aug["flip"], seed=seed))
+    if aug["rotation"]:
         steps.append(layers.RandomRotation(aug["rotation"], fill_mode="reflect", seed=seed + 1))
-    if aug.get("zoom", 0):
+    if aug["zoom"]:
         steps.append(layers.RandomZoom(aug["zoom"], fill_mode="reflect", seed=seed + 2))
-    if aug.get("translation", 0):
+    if aug["translation"]:
         t = aug["translation"]
         steps.append(layers.RandomTranslation(t, t, fill_mode="reflect", seed=seed + 3))
-    if aug.get("shear", 0):
+    if aug["shear"]:
         steps.append(RandomShear(aug["shear"], aug["shear"], fill_mode="reflect", seed=seed + 4))
-    return keras.Sequential(steps, name="augmentation")
+    return keras.Sequential(steps, name="augmentation") if steps else None
+
+
+def _augmented(x, aug: dict[str, Any], seed: int):
+    layer = augmentation(aug, seed)
+    return layer(x) if layer is not None else x
 
 
 def _conv_block(x, filters: int, kernel: int, spatial_dropout: float, name: str, bn_momentum: float = 0.99):
@@ -115,7 +122,7 @@ def _heads(age, gender):
 def build_model_a(image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int) -> keras.Model:
     """Custom CNN: shared conv blocks, then an age and a gender branch of conv blocks and a dense head."""
     inp = keras.Input((image_size, image_size, 3), name="image")
-    x = augmentation(aug, seed)(inp)
+    x = _augmented(inp, aug, seed)
     x = layers.Rescaling(1 / 255, name="rescale")(x)
     k, sd, mom = cfg["kernel_size"], cfg["spatial_dropout"], cfg["bn_momentum"]
     for i, f in enumerate(cfg["shared_filters"]):
@@ -138,7 +145,7 @@ def build_model_b(
     `weights`: None (random init) or a path to the no-top ImageNet weights file.
     """
     inp = keras.Input((image_size, image_size, 3), name="image")
-    x = augmentation(aug, seed)(inp)
+    x = _augmented(inp, aug, seed)
     x = VGGPreprocess(name="vgg_preprocess")(x)
     base = keras.applications.VGG16(
         include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
