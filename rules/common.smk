@@ -26,6 +26,8 @@ FIGURE_NAMES = report_figures(MODELS)
 # other test sets: name -> its config entry; each is evaluated as the split "external_<name>"
 EXTERNAL = {e["name"]: e for e in config["evaluate"]["external"]}
 EXTERNAL_SPLITS = [f"external_{name}" for name in EXTERNAL]
+# predictions on photos: a user's `predict.input`, or the demo's drawn scenes
+PREDICTING = bool(config["predict"]["input"] or config["predict"]["scenes"])
 # debugging aid: run every job in a shadow folder, where undeclared files are out of reach
 SHADOW = config["debug"]["shadow"]
 
@@ -59,6 +61,8 @@ EXT_LABELS = "results/external/{name}/labels.csv"
 EXT_REJECTED = "results/external/{name}/labels_rejected.csv"
 EXT_ARRAY = "results/external/{name}/images.npy"
 MODEL_DIFFERENCE = "results/model_difference.json"
+# the demo's drawn photos (`predict.scenes`): a folder of our own, never a user's `predict.input`
+SCENES = "results/scenes"
 PREDICT_DIR = "results/predict/{model}_seed_{seed}"
 PREDICT_CSV = f"{PREDICT_DIR}/predictions.csv"
 PREDICT_ANNOTATED = f"{PREDICT_DIR}/annotated"
@@ -156,10 +160,15 @@ def get_eval_labels(wildcards):
     return _eval_file(wildcards.split, SPLIT, EXT_LABELS)
 
 
+def get_predict_photos():
+    """What `predict` reads: the user's `predict.input`, or the scenes drawn into our own folder (the config
+    check allows one of the two, so a user's folder is never an output of ours)."""
+    return config["predict"]["input"] or SCENES
+
+
 def get_predict_fingerprint():
     """New, removed or replaced photos in a user's `predict.input` rerun the predictions."""
-    users = None if config["predict"]["scenes"] else config["predict"]["input"]
-    return folder_content(users, "drawn by demo_scenes")
+    return folder_content(config["predict"]["input"], "drawn by demo_scenes")
 
 
 def get_vgg_weights(wildcards):
@@ -213,9 +222,10 @@ def model_targets():
 
 
 def use_targets():
-    """Predictions on `predict.input` and the exports, for each model's first seed, when configured."""
+    """Predictions on `predict.input` (or the drawn scenes) and the exports, for each model's first seed,
+    when configured."""
     out = []
-    if config["predict"]["input"]:
+    if PREDICTING:
         out += expand(PREDICT_GALLERY, model=MODELS, seed=SEED0)
     if config["export"]["formats"]:
         out += expand(EXPORT_DIR, model=MODELS, seed=SEED0)

@@ -78,12 +78,16 @@ rule extract_archive:
     params:
         md5=config["dataset"]["md5"] or "",
         key=get_archive_key(),
+        max_gb=config["dataset"]["extract_max_gb"],
+        max_members=config["dataset"]["extract_max_members"],
     shell:
         "python -m workflow_scripts.extract"
         " --archive {input:q}"
         " --out {output:q}"
         " --md5={params.md5}"
         " --key {params.key}"
+        " --max-gb {params.max_gb}"
+        " --max-members {params.max_members}"
         " --log {log:q}"
 
 

@@ -129,9 +129,7 @@ rule html_report:
         ),
         difference=rules.comparison.output.difference,
         galleries=(
-            expand(PREDICT_GALLERY, model=MODELS, seed=SEED0)
-            if config["predict"]["input"]
-            else []
+            expand(PREDICT_GALLERY, model=MODELS, seed=SEED0) if PREDICTING else []
         ),
         figures=expand(FIGURE_PNG, figure=FIGURE_NAMES),
         labels=rules.labels.output.labels,

@@ -2,12 +2,12 @@
 # inference-only exports with a model card.
 
 
-# the demo draws its photos; a user's own folder (predict.scenes: 0) is never an output of ours
+# the demo draws its photos into a folder of our own; a user's `predict.input` is only ever read
 if config["predict"]["scenes"]:
 
     rule demo_scenes:
         output:
-            directory(config["predict"]["input"] or "results/scenes"),
+            directory(SCENES),
         log:
             "logs/demo_scenes.log",
         localrule: True
@@ -29,7 +29,7 @@ if config["predict"]["scenes"]:
 rule predict:
     input:
         model=MODEL,
-        photos=config["predict"]["input"] or [],
+        photos=get_predict_photos(),
     output:
         csv=PREDICT_CSV,
         annotated=directory(PREDICT_ANNOTATED),

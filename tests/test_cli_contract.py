@@ -26,7 +26,7 @@ FULL = {
         "1",
     ],
     "preprocess": ["--labels", "l", "--pixels", "p", "--split", "s", "--out", "o"],
-    "extract": ["--archive", "a", "--out", "o"],
+    "extract": ["--archive", "a", "--out", "o", "--max-gb", "2", "--max-members", "100000"],
     "download": ["--url", "u", "--out", "o"],
     "evaluate": [
         "--model",

@@ -67,8 +67,11 @@ def _allowed(section):
             [f"{CK} `synthetic.enabled` is true and a `dataset.local_*` key is set; keep one"],
         ),
         (
-            {"predict": {"scenes": 2}},
-            [f"{CK} `predict.scenes` needs `predict.input`: the folder the scenes go to"],
+            {"predict": {"input": "my_photos", "scenes": 2}},  # the scenes never go into a user's folder
+            [
+                f"{CK}s `predict.input` and `predict.scenes` are both set; keep one "
+                "(the scenes are drawn into a folder of the workflow's own)"
+            ],
         ),
         (
             {
@@ -98,7 +101,7 @@ def test_each_bad_config_gives_exactly_its_problems(config, expected):
         {"model_b": {"epochs": 5, "frozen_epochs": 5}},  # all epochs frozen is allowed
         {"split": {"age_bins": [1, 20, 117]}},  # bins exactly covering min_age and max_age
         {"synthetic": {"enabled": True}, "dataset": {"local_dir": None}},
-        {"predict": {"input": "scenes_here", "scenes": 2}},  # the scenes are drawn into it: need not exist
+        {"predict": {"input": None, "scenes": 2}},  # the scenes are drawn into a folder of our own
         {
             "evaluate": {
                 "external": [{"name": "a", "synthetic_style": 1}, {"name": "b", "synthetic_style": 1}]

@@ -166,3 +166,68 @@ def test_a_training_that_needs_a_gpu_and_sees_none_fails_at_once_naming_the_key(
     assert "ERROR: train.require_gpu is set but TensorFlow" in proc.stderr and "sees no GPU" in proc.stderr
     log = (tmp_path / "logs/train/A_seed_42.log").read_text()
     assert "Epoch 1" not in log and "phase train" not in log  # failed before any training step
+
+
+def _planned(tmp_path, cfg, *args):
+    """(inputs, outputs) of every job that a forced dry-run plans, each a set of paths as Snakemake names
+    them."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", "-F", "--configfile", str(tmp_path / "c.yaml"), *args)
+    files = {"input": set(), "output": set()}
+    for line in proc.stdout.splitlines():
+        kind, _, paths = line.strip().partition(": ")
+        if kind in files:
+            files[kind].update(paths.split(", "))
+    assert len(files["output"]) > 20, proc.stdout[-3000:]
+    return files["input"], files["output"]
+
+
+def _photos(tmp_path):
+    """A user's folder of photos, and a snapshot of it (names, bytes, modes) to compare with later."""
+    photos = tmp_path / "my_photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes((ROOT / "docs/predict.png").read_bytes())
+    photos.chmod(0o755)
+
+    def snapshot():
+        return photos.stat().st_mode, {p.name: (p.read_bytes(), p.stat().st_mode) for p in photos.iterdir()}
+
+    return photos, snapshot
+
+
+def test_no_rule_writes_a_users_predict_folder_it_is_only_read(tmp_path):
+    photos, _ = _photos(tmp_path)
+    inputs, outputs = _planned(tmp_path, {**TINY, "predict": {"input": str(photos)}})
+    assert str(photos) in inputs  # predicted on ...
+    assert not any(o == str(photos) or o.startswith(f"{photos}/") for o in outputs)  # ... never written
+    assert not any("demo_scenes" in o for o in outputs)
+    # the demo's scenes are drawn into a folder of our own, which is what predict then reads
+    inputs, outputs = _planned(tmp_path, {**TINY, "predict": {"scenes": 2}})
+    assert "results/scenes" in outputs and "results/scenes" in inputs
+
+
+def test_scenes_and_a_users_folder_together_are_refused_and_the_folder_left_alone(tmp_path):
+    """The data loss this guards against: `demo_scenes` once owned `predict.input`, and `-F`/`-R` replaced a
+    user's photos with drawn scenes (and left the folder mode 700)."""
+    photos, snapshot = _photos(tmp_path)
+    before = snapshot()
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, "predict": {"input": str(photos), "scenes": 2}}))
+    for force in ("-F", "-R"):
+        proc = snakemake(
+            tmp_path, "-c1", "--configfile", str(tmp_path / "c.yaml"), force, "demo_scenes", check=False
+        )
+        assert proc.returncode != 0
+        assert "config keys `predict.input` and `predict.scenes` are both set; keep one" in proc.stderr
+        assert snapshot() == before
+    # drawing the scenes for real writes our own folder only
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, "predict": {"scenes": 2}}))
+    snakemake(tmp_path, "-c1", "--configfile", str(tmp_path / "c.yaml"), "-F", "demo_scenes")
+    drawn = sorted(
+        p.name for p in (tmp_path / "results/scenes").iterdir() if p.name != ".snakemake_timestamp"
+    )
+    assert drawn == [
+        "scene_00.jpg",
+        "scene_01.jpg",
+        "scenes.json",
+    ]
+    assert snapshot() == before

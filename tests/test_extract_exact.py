@@ -92,7 +92,7 @@ def test_zip_member_through_a_link_in_the_output_is_refused(tmp_path):
     os.symlink(tmp_path / "elsewhere", tmp_path / "out" / "via")
     archive = _zip(tmp_path / "a.zip", [("via/x.jpg", b"1", None)])
     with pytest.raises(UnsafeArchiveError) as err:
-        _extract_zip(archive, tmp_path / "out")
+        _extract_zip(archive, tmp_path / "out", extract_mod._Budget(archive, extract_mod.Limits(10**9, 10)))
     assert str(err.value) == f"{archive}: member 'via/x.jpg' leads outside the output"
     assert not (tmp_path / "elsewhere" / "x.jpg").exists()
 
@@ -155,16 +155,21 @@ def test_damaged_empty_and_foreign_archives_word_for_word(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tar.gz", "e.zip", "g.tar.gz", "x.rar"]
 
 
+BOUNDS = ["--max-gb", "2", "--max-members", "100000"]
+
+
 def test_a_stale_half_extraction_is_cleared_and_the_run_logged(tmp_path, capsys):
     archive = _zip(tmp_path / "a.zip", [("x.jpg", b"1", None), ("y.jpg", b"2", None)])
     stale = tmp_path / "out.extracting"
     stale.mkdir()
     (stale / "junk.jpg").write_bytes(b"killed run")
-    extract_mod.main(["--archive", str(archive), "--out", str(tmp_path / "out")])
+    extract_mod.main(["--archive", str(archive), "--out", str(tmp_path / "out"), *BOUNDS])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "out"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.jpg", "y.jpg"]
     log = capsys.readouterr().err
     assert log.rstrip().endswith(f"utkface.extract: extracted 2 files from {archive} into {tmp_path / 'out'}")
     with pytest.raises(SystemExit) as err:
-        extract_mod.main(["--archive", str(tmp_path / "no.zip"), "--out", str(tmp_path / "o"), "--key", "kk"])
+        extract_mod.main(
+            ["--archive", str(tmp_path / "no.zip"), "--out", str(tmp_path / "o"), "--key", "kk", *BOUNDS]
+        )
     assert str(err.value) == f"ERROR: {tmp_path / 'no.zip'}: archive not found (config key `kk`)"

@@ -1,3 +1,4 @@
+import os
 import shutil
 
 import pytest
@@ -122,3 +123,31 @@ def test_reason_kind_groups_reasons_for_counts():
     assert reason_kind("malformed name: missing '.' before 'jpg'") == "malformed name"
     assert reason_kind("byte-identical duplicate of UTKFace/a.jpg") == "byte-identical duplicate"
     assert reason_kind("age 0 outside 1-116") == "age 0 outside 1-116"
+
+
+def _add_bad_name(folder):
+    """A copy of a face under a name that is not valid UTF-8 (b"\xff" is Latin-1 'ÿ'), made from its bytes."""
+    face = next(p for p in sorted(folder.iterdir()) if p.name.endswith(".chip.jpg"))
+    shutil.copy(face, os.path.join(os.fsencode(folder), b"30_0_0_2017\xff.jpg.chip.jpg"))
+
+
+def test_a_name_not_in_utf8_is_rejected_with_its_reason_and_the_rest_labelled(tmp_path, synth_dir):
+    folder = tmp_path / "UTKFace"
+    shutil.copytree(synth_dir, folder)
+    _add_bad_name(folder)
+    labels, rejected = build_labels(folder)
+    assert len(labels) == 60
+    row = rejected[rejected["path"] == "30_0_0_2017\\xff.jpg.chip.jpg"]
+    assert row["reason"].tolist() == ["file name is not valid UTF-8"]
+
+
+def test_the_cli_writes_a_name_not_in_utf8_into_the_reject_list(tmp_path, synth_dir):
+    folder = tmp_path / "UTKFace"
+    shutil.copytree(synth_dir, folder)
+    _add_bad_name(folder)
+    main(
+        ["--images", str(folder), "--labels", str(tmp_path / "l.csv"), "--rejected", str(tmp_path / "r.csv")]
+    )
+    assert len(read_labels(tmp_path / "l.csv")) == 60
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8")
+    assert "30_0_0_2017\\xff.jpg.chip.jpg,file name is not valid UTF-8\n" in text

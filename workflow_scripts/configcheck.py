@@ -51,9 +51,13 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     problems += _source_problems(config["dataset"], config["synthetic"])
     problems += _external_problems(config["evaluate"]["external"])
     pred = config["predict"]
-    if pred["scenes"] and not pred["input"]:
-        problems.append("config key `predict.scenes` needs `predict.input`: the folder the scenes go to")
-    elif pred["input"] and not pred["scenes"]:
+    if pred["scenes"] and pred["input"]:
+        # the scenes go to a folder of the workflow's own: a user's folder is read, never written
+        problems.append(
+            "config keys `predict.input` and `predict.scenes` are both set; keep one "
+            "(the scenes are drawn into a folder of the workflow's own)"
+        )
+    elif pred["input"]:
         problems += _missing("predict.input", pred["input"])
     return problems
 

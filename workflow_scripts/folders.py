@@ -29,18 +29,36 @@ def _walk(root: Path) -> Iterator[tuple[Path, str]]:
 def scan(root: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
     """Every regular file under `root` (relative POSIX paths, sorted), following symlinked folders
     (each real folder once, so a link loop ends), skipping macOS/hidden debris. Returns (files, rejected):
-    broken links, FIFOs, sockets and devices are rejected with their reason, never opened."""
+    broken links, FIFOs, sockets and devices are rejected with their reason, never opened, and so are names
+    that are not valid UTF-8 (shown by `printable`): no table or label could carry them faithfully."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: image folder not found (config key `dataset.local_dir`)")
     found, rejected = [], []
     for path, rel in _walk(root):
+        if not _is_utf8(rel):
+            rejected.append({"path": printable(rel), "reason": "file name is not valid UTF-8"})
+            continue
         kind = _file_kind(path)
         if kind == "regular":
             found.append(rel)
         else:
             rejected.append({"path": rel, "reason": f"not a regular file: {kind}"})
     return sorted(found), rejected
+
+
+def _is_utf8(name: str) -> bool:
+    # os.walk hands undecodable bytes back as lone surrogates (surrogateescape), which no UTF-8 text holds
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(name: str) -> str:
+    """`name` as UTF-8 text: its undecodable bytes written as \\xNN, so that a reject list shows it."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _file_kind(path: Path) -> str:
@@ -69,7 +87,9 @@ def fingerprint(root: str | os.PathLike) -> str:
     for path, rel in _walk(root):
         try:
             st = path.stat()
-            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            entry = f"\0{st.st_size}\0{st.st_mtime_ns}\n"
         except OSError:
-            digest.update(f"{rel}\0unreadable\n".encode())
+            entry = "\0unreadable\n"
+        # the name's own bytes: any name a folder can hold, UTF-8 or not (same bytes as before for UTF-8)
+        digest.update(os.fsencode(rel) + entry.encode())
     return digest.hexdigest()
