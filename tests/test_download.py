@@ -1,11 +1,11 @@
 import errno
 import socket
 import threading
-import time
 import urllib.error
 
 import pytest
 
+from workflow_scripts import download as dl
 from workflow_scripts.download import DownloadError, _fatal_reason, download
 from workflow_scripts.fileio import md5sum
 
@@ -60,14 +60,16 @@ def test_404_fails_fast_naming_the_local_key(tmp_path, http_server):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_refused_connection_fails_at_once_without_backoff(tmp_path):
+def test_refused_connection_fails_at_once_without_backoff(tmp_path, monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    t0 = time.monotonic()
+    waits = []
+    monkeypatch.setattr("workflow_scripts.download.time.sleep", waits.append)
     with pytest.raises(DownloadError, match="connection refused") as err:
         download(f"http://127.0.0.1:{port}/f.tar.gz", tmp_path / "f.tar.gz", retries=5, backoff_s=30)
-    assert time.monotonic() - t0 < 5  # no 30 s backoff
+    assert waits == []  # no 30 s backoff, nor any other
+    assert "after" not in str(err.value)  # given up at once, not after attempts
     assert "dataset.local_archive" in str(err.value)
 
 
@@ -117,14 +119,30 @@ def silent_server():
 
 
 def test_a_silent_server_is_retried_within_the_time_bound_and_each_retry_is_shown(
-    tmp_path, silent_server, capsys
+    tmp_path, silent_server, capsys, monkeypatch
 ):
-    t0 = time.monotonic()
-    with pytest.raises(DownloadError, match="after 3 attempts") as err:
+    # a clock of our own: each attempt (a real one, timing out on the real socket) costs its timeout,
+    # each wait its delay, so the give-up bound is reached at the same attempt on any machine
+    now, waits, fetch = [0.0], [], dl._fetch_once
+
+    def attempt(url, part, timeout_s):
+        try:
+            fetch(url, part, timeout_s)
+        finally:
+            now[0] += timeout_s
+
+    def sleep(delay):
+        waits.append(delay)
+        now[0] += delay
+
+    monkeypatch.setattr(dl, "_fetch_once", attempt)
+    monkeypatch.setattr("workflow_scripts.download.time.sleep", sleep)
+    with pytest.raises(DownloadError, match="after 3 attempts in 2 s") as err:
         download(f"{silent_server}/f.tar.gz", tmp_path / "f.tar.gz", retries=50, backoff_s=0.2,
-                 timeout_s=0.5, give_up_s=2.0)  # fmt: skip
-    assert time.monotonic() - t0 < 4
-    assert "dataset.local_archive" in str(err.value)
+                 timeout_s=0.5, give_up_s=2.0, clock=lambda: now[0])  # fmt: skip
+    # attempts end at 0.5, 1.2 and 2.1; the third's 0.8 s wait would pass 2.0: no fourth attempt
+    assert waits == [0.2, 0.4] and now[0] == pytest.approx(2.1)
+    assert "timed out" in str(err.value) and "dataset.local_archive" in str(err.value)
     shown = capsys.readouterr().err
     assert "attempt 1 failed" in shown and "retry 2 of 50 in 0 s" in shown
 

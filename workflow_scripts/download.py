@@ -13,6 +13,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -59,14 +60,15 @@ def download(
     timeout_s: float = 30.0,
     local_key: str = "dataset.local_archive",
     give_up_s: float = 120.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Path:
     """Fetch `url` into `dest`. Raises DownloadError naming `local_key` when it cannot: at once where
     retrying cannot help, else after `retries` retries with doubling backoff, or once failed attempts and
-    waits have taken `give_up_s` (an attempt that is receiving data is never cut short)."""
+    waits have taken `give_up_s` by `clock` (an attempt that is receiving data is never cut short)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    attempt, t0, received = 0, time.monotonic(), part.exists()
+    attempt, t0, received = 0, clock(), part.exists()
     while True:
         try:
             _fetch_once(url, part, timeout_s)
@@ -87,7 +89,7 @@ def download(
                 raise DownloadError(f"{url}: cannot download: {fatal}. {_advice(local_key)}") from err
             problem = str(getattr(err, "reason", err))
         delay = backoff_s * 2**attempt
-        spent = time.monotonic() - t0
+        spent = clock() - t0
         if attempt >= retries or spent + delay > give_up_s:
             raise DownloadError(
                 f"{url}: cannot download ({problem}) after {attempt + 1} attempts in {spent:.0f} s. "
