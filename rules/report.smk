@@ -1,4 +1,5 @@
 # Figures, the comparison table and the HTML report. Cheap (no TensorFlow): run on the submit host.
+from workflow_scripts.download import redact_urls
 
 
 rule learning_curves:
@@ -153,7 +154,8 @@ rule html_report:
     conda:
         ENV
     params:
-        config=json.dumps(config, sort_keys=True),
+        # (params are stored in .snakemake/metadata: no password of a URL)
+        config=json.dumps(redact_urls(config), sort_keys=True),
         commit=get_git_commit(),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
     shell:
