@@ -1,6 +1,8 @@
 # Figures, the comparison table and the HTML report. Cheap (no TensorFlow): run on the submit host.
 from workflow_scripts.download import redact_urls
 
+COMPARISON_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "comparison.html.j2")
+
 
 rule learning_curves:
     input:
@@ -79,6 +81,7 @@ rule comparison:
         test=per_run(METRICS, split="test"),
         predictions=per_run(PREDICTIONS, seed=SEED0, split="test"),
         published=PUBLISHED,
+        template=COMPARISON_TEMPLATE,
     output:
         csv=report(
             COMPARISON_CSV,
@@ -116,6 +119,7 @@ rule comparison:
         " --seed {params.seed}"
         " --csv {output.csv:q}"
         " --html {output.html:q}"
+        " --template {input.template:q}"
         " --difference {output.difference:q}"
         " --log {log:q}"
 
@@ -139,6 +143,7 @@ rule html_report:
         rejected=rules.labels.output.rejected,
         splits=expand(SPLIT, split=SPLITS),
         template=REPORT_TEMPLATE,
+        table_template=COMPARISON_TEMPLATE,  # included by the report's template
     output:
         report(
             REPORT_HTML,
