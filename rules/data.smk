@@ -3,6 +3,14 @@
 
 # All data steps run where Snakemake runs (the submit host on a cluster): the download needs internet,
 # which compute nodes often lack, and the rest is short and I/O-bound.
+from workflow_scripts.download import SECRET_URLS_ENV, redact_url, secret_urls
+
+# A password in a download URL stays out of the rules' params and commands: .snakemake/metadata keeps
+# both, and Snakemake prints the commands. The rules pass the URL with *** for the password; their jobs,
+# local ones that inherit Snakemake's environment, find the whole URL in this variable.
+os.environ[SECRET_URLS_ENV] = secret_urls(
+    [config["dataset"]["url"], config["model_b"]["weights_url"]]
+)
 
 
 rule download_archive:
@@ -16,7 +24,7 @@ rule download_archive:
     conda:
         ENV
     params:
-        url=config["dataset"]["url"],
+        url=redact_url(config["dataset"]["url"]),
         md5=config["dataset"]["md5"] or "",
         retries=config["dataset"]["retries"],
         backoff=config["dataset"]["backoff_s"],

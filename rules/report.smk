@@ -1,4 +1,7 @@
 # Figures, the comparison table and the HTML report. Cheap (no TensorFlow): run on the submit host.
+from workflow_scripts.download import redact_urls
+
+COMPARISON_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "comparison.html.j2")
 
 
 rule learning_curves:
@@ -78,6 +81,7 @@ rule comparison:
         test=per_run(METRICS, split="test"),
         predictions=per_run(PREDICTIONS, seed=SEED0, split="test"),
         published=PUBLISHED,
+        template=COMPARISON_TEMPLATE,
     output:
         csv=report(
             COMPARISON_CSV,
@@ -115,6 +119,7 @@ rule comparison:
         " --seed {params.seed}"
         " --csv {output.csv:q}"
         " --html {output.html:q}"
+        " --template {input.template:q}"
         " --difference {output.difference:q}"
         " --log {log:q}"
 
@@ -136,6 +141,7 @@ rule html_report:
         rejected=rules.labels.output.rejected,
         splits=expand(SPLIT, split=SPLITS),
         template=REPORT_TEMPLATE,
+        table_template=COMPARISON_TEMPLATE,  # included by the report's template
     output:
         report(
             REPORT_HTML,
@@ -151,7 +157,8 @@ rule html_report:
     conda:
         ENV
     params:
-        config=json.dumps(config, sort_keys=True),
+        # (params are stored in .snakemake/metadata: no password of a URL)
+        config=json.dumps(redact_urls(config), sort_keys=True),
         commit=get_git_commit(),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
     shell:

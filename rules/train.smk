@@ -12,7 +12,7 @@ rule vgg16_weights:
     conda:
         ENV
     params:
-        url=config["model_b"]["weights_url"],
+        url=redact_url(config["model_b"]["weights_url"]),  # see data.smk
         md5=config["model_b"]["weights_md5"] or "",
     shell:
         "python -m workflow_scripts.download"

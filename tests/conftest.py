@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
@@ -36,15 +37,30 @@ def synth_archive(tmp_path_factory, synth_dir) -> Path:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves `server.files` (name -> bytes) with Range support (unless `ignore_range`); `server.cut`
-    truncates the first replies, `server.fail_with` answers the first requests with those HTTP errors."""
+    truncates the first replies, `server.fail_with` answers the first requests with those HTTP errors,
+    `server.auth` (user, password) answers 401 to a request without that HTTP Basic auth, and
+    `server.redirects` (name -> URL) answers those names with a 302."""
 
     def log_message(self, *args):  # keep test output clean
         pass
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         srv = self.server
-        srv.requests.append({"path": self.path, "range": self.headers.get("Range")})
+        auth = self.headers.get("Authorization")
+        srv.requests.append({"path": self.path, "range": self.headers.get("Range"), "auth": auth})
         data = srv.files.get(self.path.lstrip("/"))
+        if srv.auth and auth != "Basic " + base64.b64encode(":".join(srv.auth).encode()).decode():
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="test"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.lstrip("/") in srv.redirects:
+            self.send_response(302)
+            self.send_header("Location", srv.redirects[self.path.lstrip("/")])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if srv.fail_with:  # scripted failures first, e.g. [503, 503]
             self.send_error(srv.fail_with.pop(0))
             return
@@ -79,6 +95,7 @@ def http_server():
     """A real HTTP server on 127.0.0.1 (a free port), stopped after the test."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.requests, srv.cut, srv.fail_with, srv.ignore_range = {}, [], 0, [], False
+    srv.auth, srv.redirects = None, {}
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"

@@ -1,12 +1,23 @@
 """The comparison table and its HTML, every cell checked against values worked out by hand."""
 
+import csv
 import math
 import re
+from html import unescape
+from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
 
-from workflow_scripts.comparison import COLUMNS, HTML_COLUMNS, INT_COLUMNS, comparison, table_html
+from workflow_scripts.comparison import (
+    COLUMNS,
+    HTML_COLUMNS,
+    INT_COLUMNS,
+    comparison,
+    read_comparison,
+    table_html,
+    write_comparison,
+)
 
 
 def _split(acc, mae, ci=None, base=(0.52, 15.0)):
@@ -194,3 +205,58 @@ def test_every_cell_of_the_html_table():
         and html.endswith("</tr></tbody></table>")
         and "</th></tr></thead><tbody><tr" in html
     )
+
+
+HOSTILE = "</table><script>alert(1)</script><img src=x onerror=\"alert(2)\"> & 'q'"
+EVIL_ID = 'B" onmouseover="alert(3)'
+
+
+class _Tags(HTMLParser):
+    """Every start tag of a page with its attributes, as a browser's parser sees them."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.tags = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_hostile_names_and_ids_are_text_in_the_html_table():
+    runs = _runs()
+    runs[2]["model"] = EVIL_ID
+    html = table_html(comparison(runs, {"A": {**PUBLISHED["A"], "name": HOSTILE}}))
+    tags = _Tags(html).tags
+    assert "<script" not in html and not [t for t, _ in tags if t in ("script", "img")]
+    assert not [k for _, attrs in tags for k in attrs if k.startswith("on")]
+    # and each reads as given
+    names = re.findall(r'<tr class="\w+"><th>(.*?)</th>', html)
+    assert [unescape(n) for n in names] == [HOSTILE, f"Model {EVIL_ID}", EXPECTED["baseline"]["name"]]
+    assert {a["data-model"] for t, a in tags if t == "td" and "data-model" in a} == {"A", EVIL_ID, "baseline"}
+
+
+@pytest.mark.parametrize(
+    "name,cell",
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\n=1"),  # (read back with \n: a lone \r would end the CSV row)
+        ("\n=1", "'\n=1"),
+        ("'quoted'", "''quoted'"),  # our own mark doubled, so that reading back is exact
+        ("Model A (-1 layer)", "Model A (-1 layer)"),
+    ],
+)
+def test_csv_text_cells_cannot_run_as_formulas_and_read_back_as_given(tmp_path, name, cell):
+    table = comparison(_runs(), {"A": {**PUBLISHED["A"], "name": name}})
+    write_comparison(table, tmp_path / "c.csv")
+    with open(tmp_path / "c.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["name"] == cell and rows[0]["model"] == "A"
+    assert rows[0]["diff_val_age_mae"] == "-0.5"  # numbers stay numbers, signs and all
+    back = read_comparison(tmp_path / "c.csv")
+    assert back["name"][0] == name.replace("\r", "\n") and list(back["name"][1:]) == list(table["name"][1:])
+    assert list(back["model"]) == ["A", "B", "baseline"]

@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, snakemake
 
 from workflow_scripts import configcheck
 from workflow_scripts.configcheck import (
@@ -256,3 +256,54 @@ def test_yaml_error_message_whole(tmp_path):
     assert str(err.value) == (
         f"{bad}, line 2, column 1: not valid YAML (expected ',' or ']', but got '<stream end>')"
     )
+
+
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("https://host/dir/", "https://host/dir/ must name a file (a path not ending in /)"),
+        ("https://host", "https://host must name a file (a path not ending in /)"),
+        (
+            "https://host/?file=x.tar.gz",
+            "https://host/?file=x.tar.gz must name a file (a path not ending in /)",
+        ),
+        ("https://alice:S3cretPW@host/", "https://alice:***@host/ must name a file (a path not ending in /)"),
+        ("ftp://host/f.tar.gz", "ftp://host/f.tar.gz is not an http, https or file URL"),
+        ("UTKFace.tar.gz", "UTKFace.tar.gz is not an http, https or file URL"),
+        ("https:///f.tar.gz", "https:///f.tar.gz names no host"),
+    ],
+)
+def test_a_download_url_must_name_a_file(url, problem):
+    for key, section, name in (
+        ("dataset.url", "dataset", "url"),
+        ("model_b.weights_url", "model_b", "weights_url"),
+    ):
+        assert config_problems({section: {name: url}}, SCHEMA) == [f"{CK} `{key}`: {problem}"]
+
+
+def test_a_url_that_does_not_parse_is_named_without_showing_it():
+    # an unencoded / in the password ends the host part early: the password would show
+    assert config_problems({"dataset": {"url": "https://alice:S3c/ret@host/f.tar.gz"}}, SCHEMA) == [
+        f"{CK} `dataset.url` is not a valid URL (percent-encode / ? # @ in a user name or password)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://host/f.tar.gz?download=1",
+        "http://alice:S3cretPW@127.0.0.1:8080/data/UTKFace.tar.gz",
+        "file:///data/UTKFace.tar.gz",
+    ],
+)
+def test_download_urls_that_are_valid(url):
+    assert config_problems({"dataset": {"url": url}}, SCHEMA) == []
+
+
+@pytest.mark.cli
+def test_snakemake_refuses_a_url_naming_a_folder_in_one_line_naming_the_key(tmp_path):
+    (tmp_path / "url.yaml").write_text("dataset:\n  url: https://example.org/UTKFace/\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "url.yaml"), check=False)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "ChildIOException" not in said
+    assert "config key `dataset.url`: https://example.org/UTKFace/ must name a file" in said

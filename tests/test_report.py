@@ -1,12 +1,19 @@
 """Comparison table, automatic reading and HTML table, from hand-made runs."""
 
+import json
 import re
+import urllib.parse
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import ROOT, snakemake
 
-from workflow_scripts.comparison import comparison, read_comparison, table_html
+from workflow_scripts import report
+from workflow_scripts.comparison import comparison, read_comparison, table_html, write_comparison
+from workflow_scripts.figure_names import report_figures
 from workflow_scripts.report import fit_diagnosis, reading
 
 PUBLISHED = {
@@ -94,3 +101,88 @@ def test_seeds_run_each_model_once_per_seed(tmp_path):
     # val, test and the demo's other test set, for each of 6 runs
     assert stats["train"] == "6" and stats["evaluate"] == "18" and stats["comparison"] == "1"
     assert "results/models/B/seed_3/model.keras" in out
+
+
+HOSTILE = "</table><script>alert(1)</script><img src=x onerror=\"alert(2)\"> & 'q'"
+PW = "S3cretPW"
+
+
+class _Page(HTMLParser):
+    """A page as a browser's parser reads it: its start tags with attributes, and its text."""
+
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.text = [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _report_inputs(tmp: Path, published: dict, weights: str, gallery_dir: str) -> list[str]:
+    """report.main's arguments for two hand-made runs (A and B, seed 1): every file it reads."""
+    runs = [_run("A", 1, 0.9, 6.0), _run("B", 1, 0.95, 7.0)]
+    write_comparison(comparison(runs, published), tmp / "comparison.csv")
+    args = ["--comparison", str(tmp / "comparison.csv"), "--info"]
+    for r in runs:
+        info = {**r["info"], "model": r["model"], "seed": 1, "gpus": [], "weights": weights,
+                "trainable_params_final": r["info"]["trainable_params"], "deterministic": True}  # fmt: skip
+        (tmp / f"info_{r['model']}.json").write_text(json.dumps(info))
+        args.append(str(tmp / f"info_{r['model']}.json"))
+    args.append("--histories")
+    for m in "AB":
+        pd.DataFrame({"loss": [3, 2, 1.5], "val_loss": [3, 2.2, 1.6]}).to_csv(tmp / f"h_{m}.csv", index=False)
+        args.append(str(tmp / f"h_{m}.csv"))
+    args.append("--figures")
+    for name in report_figures(["A", "B"]):
+        (tmp / f"{name}.png").write_bytes(b"\x89PNG")
+        args.append(str(tmp / f"{name}.png"))
+    labels = pd.DataFrame({"path": ["a.jpg"], "age": [30], "gender": [0], "race": [0], "datetime": ["1"]})
+    for name in ("labels", "train", "val", "test"):
+        labels.to_csv(tmp / f"{name}.csv", index=False)
+    pd.DataFrame({"path": [HOSTILE], "reason": [f"malformed name {HOSTILE}"]}).to_csv(
+        tmp / "rejected.csv", index=False
+    )
+    (tmp / gallery_dir).mkdir(parents=True)
+    config = {"dataset": {"url": f"https://alice:{PW}@example.org/UTKFace.tar.gz"}, "note": HOSTILE}
+    return args + [
+        "--galleries", str(tmp / gallery_dir / "index.html"),
+        "--labels", str(tmp / "labels.csv"), "--rejected", str(tmp / "rejected.csv"),
+        "--splits", *(str(tmp / f"{s}.csv") for s in ("train", "val", "test")),
+        "--template", str(ROOT / "report" / "report.html.j2"),
+        "--config", json.dumps(config), "--commit", HOSTILE, "--out", str(tmp / "index.html"),
+    ]  # fmt: skip
+
+
+def test_hostile_strings_from_config_and_file_names_stay_text_in_the_report(tmp_path):
+    published = {"A": {**PUBLISHED["A"], "name": HOSTILE}, "B": PUBLISHED["B"]}
+    weights = f'"><script>alert(4)</script>{HOSTILE}.h5'
+    report.main(_report_inputs(tmp_path, published, weights, "javascript:alert(5)"))
+    html = (tmp_path / "index.html").read_text()
+    page = _Page(html)
+    assert "<script" not in html and not [t for t, _ in page.tags if t == "script"]
+    # the only images are our figures, as data URIs; no event handler anywhere
+    assert all(a["src"].startswith("data:image/png;base64,") for t, a in page.tags if t == "img")
+    assert not [k for _, attrs in page.tags for k in attrs if k.startswith("on")]
+    # links: relative or http(s), never javascript:
+    hrefs = [a["href"] for t, a in page.tags if t == "a"]
+    assert "javascript%3Aalert%285%29/index.html" in hrefs
+    assert all(urllib.parse.urlsplit(h).scheme in ("", "http", "https") for h in hrefs)
+    # and everything reads as given: the table's name, the commit, the weights, the config dump
+    text = "".join(page.text)
+    assert f"note: {HOSTILE}" in text and f"1 × malformed name {HOSTILE}" in text and weights in text
+    table = html.split('<table class="comparison">')[1].split("</table>")[0]
+    assert unescape(re.search(r'<tr class="model"><th>(.*?)</th>', table).group(1)) == HOSTILE
+    assert unescape(re.search(r"<dt>Git commit</dt><dd><code>(.*?)</code>", html).group(1)) == HOSTILE
+    # a password in a URL is not shown
+    assert PW not in html and "https://alice:***@example.org/UTKFace.tar.gz" in text
+
+
+def test_relative_links_are_percent_encoded_paths():
+    assert report.relative_link("results/predict/A_seed_7/index.html", "results/report") == (
+        "../predict/A_seed_7/index.html"
+    )
+    assert report.relative_link("out/java script:x?#/i.html", "out") == "java%20script%3Ax%3F%23/i.html"

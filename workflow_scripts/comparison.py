@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 import yaml
@@ -56,6 +57,12 @@ INT_COLUMNS = [
     "published_trainable_params",
     "diff_trainable_params",
 ]
+
+# text cells, which can hold user strings (names from report.published)
+TEXT_COLUMNS = ["model", "name"]
+# what makes a spreadsheet read a cell as a formula (OWASP's list), and our own escape mark
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "'")
+TEMPLATE = Path(__file__).resolve().parents[1] / "report" / "comparison.html.j2"
 
 # (column, header, format) of the HTML table, in order
 HTML_COLUMNS = [
@@ -178,54 +185,96 @@ def model_difference(
     return out
 
 
+def _neutral(text: Any) -> Any:
+    """A text cell that no spreadsheet runs as a formula: one that starts like one (or with the
+    apostrophe that marks this) gets a leading apostrophe, which `_restored` takes off again. A carriage
+    return becomes a newline: the CSV writer quotes a field with a newline, not one with a lone \\r."""
+    if not isinstance(text, str):
+        return text
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _restored(text: Any) -> Any:
+    return text[1:] if isinstance(text, str) and text.startswith("'") else text
+
+
+def write_comparison(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """`comparison.csv`; its text cells (names from config) neutralised for spreadsheets, never numbers."""
+    out = table.copy()
+    for col in TEXT_COLUMNS:
+        out[col] = out[col].map(_neutral)
+    with atomic_path(path, ".csv") as tmp:
+        out.to_csv(tmp, index=False, lineterminator="\n")
+
+
 def read_comparison(path: str | os.PathLike) -> pd.DataFrame:
-    """`comparison.csv` as `comparison()` returned it (integer columns stay integer)."""
-    table = pd.read_csv(path)
+    """`comparison.csv` as `comparison()` returned it (integer columns stay integer, text stays text)."""
+    table = pd.read_csv(path, dtype={col: str for col in TEXT_COLUMNS})
+    for col in TEXT_COLUMNS:
+        table[col] = table[col].map(_restored)
     for col in INT_COLUMNS:
         table[col] = table[col].astype("Int64")
     return table
 
 
-def table_html(table: pd.DataFrame) -> str:
-    """The comparison as an HTML table; every value carries data-model/data-metric for auditing."""
+def _cell(row: pd.Series, col: str, kind: str) -> dict[str, str] | None:
+    """One value of the HTML table as plain text (None: missing); the template escapes it."""
+    v = row[col]
+    if v is None or pd.isna(v):
+        return None
+    if kind == "pct":
+        text = f"{100 * v:.1f}%"
+    elif kind == "pp":
+        text = f"{100 * v:+.1f} pp"
+    elif kind == "int":
+        text = f"{int(v):,}"
+    elif kind == "dint":
+        text = f"{int(v):+,}"
+    elif kind == "d":
+        text = f"{v:+.2f}"
+    else:
+        text = f"{v:.2f}"
+    std = row.get(f"{col}_std")
+    if std is not None and not pd.isna(std):
+        text += f" ± {100 * std:.1f}" if kind == "pct" else f" ± {std:.2f}"
+    lo, hi = row.get(f"{col}_low"), row.get(f"{col}_high")
+    ci = None
+    if lo is not None and not pd.isna(lo):
+        scale = 100 if kind == "pct" else 1
+        ci = f"[{scale * lo:.1f}, {scale * hi:.1f}]"
+    return {"metric": col, "value": repr(float(v)), "text": text, "ci": ci}
 
-    def cell(row, col, kind):
-        v = row[col]
-        if v is None or pd.isna(v):
-            return '<td class="na">–</td>'
-        if kind == "pct":
-            text = f"{100 * v:.1f}%"
-        elif kind == "pp":
-            text = f"{100 * v:+.1f} pp"
-        elif kind == "int":
-            text = f"{int(v):,}"
-        elif kind == "dint":
-            text = f"{int(v):+,}"
-        elif kind == "d":
-            text = f"{v:+.2f}"
-        else:
-            text = f"{v:.2f}"
-        std = row.get(f"{col}_std")
-        if std is not None and not pd.isna(std):
-            text += f" ± {100 * std:.1f}" if kind == "pct" else f" ± {std:.2f}"
-        lo, hi = row.get(f"{col}_low"), row.get(f"{col}_high")
-        if lo is not None and not pd.isna(lo):
-            scale = 100 if kind == "pct" else 1
-            text += f'<br><small class="ci">[{scale * lo:.1f}, {scale * hi:.1f}]</small>'
-        return f'<td data-model="{row["model"]}" data-metric="{col}" data-value="{float(v)!r}">{text}</td>'
 
-    head = "".join(f"<th>{label}</th>" for _, label, _ in HTML_COLUMNS)
-    body = []
-    for _, row in table.iterrows():
-        cells = "".join(cell(row, c, k) for c, _, k in HTML_COLUMNS)
-        body.append(
-            f'<tr class="{"baseline" if row["model"] == "baseline" else "model"}">'
-            f"<th>{row['name']}</th>{cells}</tr>"
-        )
-    return (
-        f'<table class="comparison"><thead><tr><th>Model</th>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+def table_rows(table: pd.DataFrame) -> dict[str, Any]:
+    """What `comparison.html.j2` shows: the headers, and per row its name and cells, all plain strings."""
+    rows = [
+        {
+            "kind": "baseline" if row["model"] == "baseline" else "model",
+            "model": row["model"],
+            "name": row["name"],
+            "cells": [_cell(row, col, kind) for col, _, kind in HTML_COLUMNS],
+        }
+        for _, row in table.iterrows()
+    ]
+    return {"headers": [label for _, label, _ in HTML_COLUMNS], "rows": rows}
+
+
+def render_html(template: str | os.PathLike, context: dict[str, Any]) -> str:
+    """An HTML template under report/ rendered with every value escaped (names come from config and
+    file names: none may become markup)."""
+    template = Path(template)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
     )
+    return env.get_template(template.name).render(**context)
+
+
+def table_html(table: pd.DataFrame, template: str | os.PathLike = TEMPLATE) -> str:
+    """The comparison as an HTML table; every value carries data-model/data-metric for auditing."""
+    return render_html(template, {"comparison": table_rows(table)})
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI glue: see pyproject)
@@ -240,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", required=True)
     p.add_argument("--html", required=True)
+    p.add_argument("--template", default=str(TEMPLATE), help="the table's Jinja2 template")
     p.add_argument("--difference", help="JSON: model A minus B on the same test images, paired intervals")
     a = p.parse_args(argv)
     setup_logging()
@@ -250,10 +300,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
             p.error("--difference needs the test predictions of exactly two models")
         preds = [pd.read_csv(f) for f in a.predictions]
         write_json(a.difference, model_difference(*preds, a.bootstrap, a.seed, a.confidence))
-    with atomic_path(a.csv, ".csv") as tmp:
-        table.to_csv(tmp, index=False, lineterminator="\n")
+    write_comparison(table, a.csv)
     with atomic_path(a.html, ".html") as tmp:
-        tmp.write_text(table_html(table) + "\n")
+        tmp.write_text(table_html(table, a.template) + "\n")
     log.info("comparison of %d model(s) written to %s", len(table) - 1, a.csv)
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import urllib.parse
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from .download import redact_url
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,8 @@ def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
     if mb["frozen_epochs"] > mb["epochs"]:
         problems.append("config key `model_b.frozen_epochs` is above `model_b.epochs`")
     problems += _source_problems(config["dataset"], config["synthetic"])
+    for key, url in (("dataset.url", config["dataset"]["url"]), ("model_b.weights_url", mb["weights_url"])):
+        problems += _url_problems(key, url)
     problems += _external_problems(config["evaluate"]["external"])
     pred = config["predict"]
     if pred["scenes"] and pred["input"]:
@@ -68,6 +73,25 @@ def _missing(key: str, path: str, folder: bool = True) -> list[str]:
         return []
     kind = "folder" if folder else "file"
     return [f"config key `{key}`: no {kind} {path} (relative to {os.getcwd()})"]
+
+
+def _url_problems(key: str, url: str) -> list[str]:
+    """A download URL must name a file (its name is the download's file name): http, https or file, with
+    a path not ending in /. Shown redacted: it may hold a password."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises for a host:port that is not one
+    except ValueError:
+        # (not shown: an unencoded / ? # in a password is what usually breaks it, and it would show)
+        return [f"config key `{key}` is not a valid URL (percent-encode / ? # @ in a user name or password)"]
+    shown = redact_url(url)
+    if parts.scheme not in ("http", "https", "file"):
+        return [f"config key `{key}`: {shown} is not an http, https or file URL"]
+    if parts.scheme != "file" and not parts.hostname:
+        return [f"config key `{key}`: {shown} names no host"]
+    if parts.path.endswith("/") or not parts.path.strip("/"):
+        return [f"config key `{key}`: {shown} must name a file (a path not ending in /)"]
+    return []
 
 
 def _external_problems(sets: list[dict[str, Any]]) -> list[str]:

@@ -13,16 +13,17 @@ import json
 import logging
 import os
 import platform
+import urllib.parse
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 import yaml
 
 from . import verdicts
-from .comparison import read_comparison, table_html
+from .comparison import read_comparison, render_html, table_rows
+from .download import redact_urls
 from .figure_names import curve_figures, extra_figures
 from .fileio import atomic_path, setup_logging
 from .labels import read_labels, reason_kind
@@ -125,14 +126,10 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def render(template: str | os.PathLike, context: dict[str, Any]) -> str:
-    template = Path(template)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template.parent)),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template(template.name).render(**context)
+def relative_link(target: str | os.PathLike, start: str | os.PathLike) -> str:
+    """An href from folder `start` to file `target`, percent-encoded: a folder named like a scheme
+    (`javascript:...`) cannot make it anything but a relative link."""
+    return urllib.parse.quote(Path(os.path.relpath(target, start)).as_posix())
 
 
 def _by_stem(paths: list[str]) -> dict[str, str]:
@@ -160,7 +157,10 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
     return {
         "synthetic": a.synthetic,
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "config_yaml": yaml.safe_dump(json.loads(a.config), sort_keys=True, default_flow_style=None),
+        # (the rule hands it over redacted already; a direct call may not)
+        "config_yaml": yaml.safe_dump(
+            redact_urls(json.loads(a.config)), sort_keys=True, default_flow_style=None
+        ),
         "seeds": seeds,
         "counts": {"labelled": len(read_labels(a.labels)), "rejected": len(rejected), **splits},
         "reject_reasons": rejected["reason"].map(reason_kind).value_counts().to_dict(),
@@ -173,7 +173,7 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
         },
         "runs": [{"model": i["model"], "seed": i["seed"], "info": i} for i in infos],
         "git": a.commit,
-        "table": table_html(table),
+        "comparison": table_rows(table),
         "reading": reading(table, histories),
         "headline": verdicts.headline(test),
         "sure": {
@@ -186,7 +186,7 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
         "external": verdicts.external(external, test),
         # relative links: the report and the galleries move together with the results folder
         "galleries": [
-            {"model": m, "href": os.path.relpath(g, Path(a.out).parent)}
+            {"model": m, "href": relative_link(g, Path(a.out).parent)}
             for m, g in zip(models, a.galleries, strict=False)
         ],
         "curves": [
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     setup_logging()
-    html = render(a.template, context(a))
+    html = render_html(a.template, context(a))
     with atomic_path(a.out, ".html") as tmp:
         tmp.write_text(html)
     log.info("report written to %s", a.out)
