@@ -21,19 +21,25 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
-def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    """Every schema violation and cross-key inconsistency, as 'config key `a.b`: ...'."""
+def schema_problems(data: Any, schema: dict[str, Any], what: str = "config key") -> list[str]:
+    """Every violation of `schema`, as '<what> `a.b`: ...'."""
     problems = []
-    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))):
+    for err in sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.path))):
         if err.validator == "additionalProperties":
             allowed = set(err.schema["properties"])
             for extra in sorted(set(err.instance) - allowed):
                 problems.append(
-                    f"config key `{_key([*err.absolute_path, extra])}` is unknown "
+                    f"{what} `{_key([*err.absolute_path, extra])}` is unknown "
                     f"(allowed here: {', '.join(sorted(allowed))})"
                 )
         else:
-            problems.append(f"config key `{_key(err.absolute_path)}`: {err.message}")
+            problems.append(f"{what} `{_key(err.absolute_path)}`: {err.message}")
+    return problems
+
+
+def config_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Every schema violation and cross-key inconsistency, as 'config key `a.b`: ...'."""
+    problems = schema_problems(config, schema)
     if problems:
         return problems
     # Rules a JSON schema cannot say, checked once the types are known to be right.
