@@ -53,9 +53,29 @@ def rows(schema: dict[str, Any], prefix: str = "") -> Iterator[str]:
         yield from rows(sub, key + ".")
 
 
+CLAIMS_HEADER = """
+## The claims file
+
+`claims.yaml` holds the study's claims, each tested by a variant that undoes one of the study's choices:
+config overrides of the keys above, whose defaults are the study's choices. It is checked against
+`claims.schema.yaml` and the schema above (`workflow_scripts/claims.py`): every key a variant sets must
+exist, its value must be valid and it must change something. Each entry of `claims` has:
+
+| key | type | meaning |
+| --- | --- | --- |
+"""
+
+
+def claim_rows(schema: dict[str, Any]) -> Iterator[str]:
+    for name, sub in schema["properties"]["claims"]["items"]["properties"].items():
+        desc = " ".join(str(sub.get("description", "")).split()).replace("|", "\\|")
+        yield f"| `{name}` | {_type(sub)} | {desc} |"
+
+
 def render(schema_path: str | Path = SCHEMA) -> str:
     schema = yaml.safe_load(Path(schema_path).read_text())
-    return HEADER + "\n".join(rows(schema)) + "\n"
+    claims = yaml.safe_load(Path(schema_path).with_name("claims.schema.yaml").read_text())
+    return HEADER + "\n".join(rows(schema)) + "\n" + CLAIMS_HEADER + "\n".join(claim_rows(claims)) + "\n"
 
 
 if __name__ == "__main__":
