@@ -35,7 +35,7 @@ def scan(root: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
         raise FileNotFoundError(f"{root}: image folder not found (config key `dataset.local_dir`)")
     found, rejected = [], []
     for path, rel in _walk(root):
-        kind = _file_kind(path)
+        kind = file_kind(path)
         if kind == "regular":
             found.append(rel)
         else:
@@ -43,7 +43,8 @@ def scan(root: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
     return sorted(found), rejected
 
 
-def _file_kind(path: Path) -> str:
+def file_kind(path: Path) -> str:
+    """'regular', or what else `path` is (the reason `scan` and `utkface predict` give for refusing it)."""
     try:
         mode = path.stat().st_mode  # follows a symlink to its target
     except FileNotFoundError:
