@@ -229,3 +229,20 @@ def kill_at_pause(cmd: list[str], point: str, marker: Path, env: dict, limit_s: 
         if log:
             out.close()
     return marker.read_text()
+
+
+def tiny_keras_model(path: Path, size: int = 16, channels: int = 3, heads: str = "ok") -> Path:
+    """A Keras model saved at `path` that is built in a fraction of a second: the project's input
+    (`image`, size x size x channels) and heads (`age`, `gender`) on a global average, or with
+    heads="single" one unnamed output, heads="wide" an age head of 3 values per image."""
+    from workflow_scripts.tfsetup import configure_tensorflow
+
+    configure_tensorflow()
+    import keras
+
+    inp = keras.Input((size, size, channels), name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inp))
+    age = keras.layers.Dense(3 if heads == "wide" else 1, name="age")(x)
+    gender = keras.layers.Dense(1, activation="sigmoid", name="gender")(x)
+    keras.Model(inp, age if heads == "single" else {"age": age, "gender": gender}).save(path)
+    return path

@@ -150,3 +150,34 @@ def test_exports_agree_with_keras_and_the_card_tells_the_run(tmp_path, trained, 
 
     inf = keras.models.load_model(tmp_path / "exp" / "model.keras")
     assert "augmentation" not in [layer.name for layer in inf.layers]
+
+
+def test_a_face_in_a_large_photo_is_found_on_the_bounded_copy_and_boxed_in_the_photo_s_pixels(
+    tmp_path, detector
+):
+    import keras
+    from conftest import tiny_keras_model
+
+    from workflow_scripts.predict import DETECT_PIXELS, find_photos, predict_photos
+    from workflow_scripts.scenes import source_face
+
+    face = source_face()
+    face = face.resize((face.width * 3, face.height * 3), Image.Resampling.BICUBIC)
+    (ref,) = detector.detect(np.asarray(face))  # the face alone, at full size
+    photo = Image.new("RGB", (4000, 3000), (120, 130, 140))  # 12 MP: six times what the detector sees
+    photo.paste(face, (2600, 1700))
+    photo.save(tmp_path / "big.jpg", quality=92)
+    seen = []
+    detect = detector.detect
+    detector.detect = lambda rgb: seen.append(rgb.shape[0] * rgb.shape[1]) or detect(rgb)
+    try:
+        model = keras.models.load_model(tiny_keras_model(tmp_path / "m.keras"))
+        table, _ = predict_photos(find_photos([tmp_path / "big.jpg"]), model, "m", detector, progress=False)
+    finally:
+        detector.detect = detect
+    assert seen and max(seen) <= DETECT_PIXELS
+    (row,) = table.to_dict("records")
+    assert row["status"] == "ok"
+    expected = np.array(ref["box"]) + [2600, 1700, 0, 0]
+    got = np.array([row[k] for k in ("box_x", "box_y", "box_w", "box_h")])
+    assert np.abs(got - expected).max() < 0.1 * ref["box"][2], (got, expected)

@@ -1,6 +1,11 @@
 """Export a trained model for inference (augmentation removed) as Keras, SavedModel, ONNX and LiteRT
 (`.tflite`) files, each checked against Keras on test images, with a MODEL_CARD.md from the run's numbers.
 
+The export is written into a new folder that takes the place of `--out` only once everything in it is
+written and checked. An existing `--out` is replaced only with `--force`, and only when it is an earlier
+export (its `.utkface-output.json` lists what that export wrote) holding nothing else: a user's folder, or
+a file someone added to an export, is never deleted.
+
 All three exports go through Keras' own `model.export` (ONNX by way of tf2onnx, LiteRT by TensorFlow's
 converter); ONNX is read back with ONNX Runtime and `.tflite` with the LiteRT interpreter.
 """
@@ -11,7 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,35 +95,42 @@ def parity(inf, paths: dict[str, Path], images: np.ndarray) -> dict[str, dict[st
     return report
 
 
+WRITER = "utkface export"
+
+
+def check_out(out: str | os.PathLike, force: bool) -> None:
+    """Raise ValueError unless the export may be written to `out` (see `fileio.check_replaceable`)."""
+    from .fileio import check_replaceable
+
+    check_replaceable(out, f"--out {out}", WRITER, force)
+
+
 def export(
-    model_path: str | os.PathLike, out_dir: str | os.PathLike, formats: list[str], images: np.ndarray | None
+    model,
+    out_dir: str | os.PathLike,
+    formats: list[str],
+    images: np.ndarray | None,
+    card: Callable[[dict[str, Any]], str] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Write the inference model in each format into `out_dir` (replaced on success); returns the parity
-    report (empty without images). Raises ValueError when an export drifts beyond TOLERANCE."""
-    from .tfsetup import configure_tensorflow
-
-    configure_tensorflow()
-    import keras
-
+    """Write the inference model of `model` (a loaded Keras model) in each format, its parity report and,
+    given `card` (report -> Markdown), MODEL_CARD.md into a new folder that takes the place of `out_dir`
+    only when all of that succeeded: a folder that is not an earlier export holding only its own files is
+    never replaced, nor one at all without `force` (`fileio.owned_dir`). Returns the parity report (empty
+    without images). Raises ValueError when an export drifts beyond TOLERANCE or `out_dir` is refused."""
     from . import models
+    from .fileio import owned_dir
 
-    inf = models.inference_model(keras.models.load_model(model_path))
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".exporting")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    inf = models.inference_model(model)
+    with owned_dir(out_dir, f"--out {out_dir}", WRITER, force) as tmp:
         paths = write_formats(inf, tmp, formats)
         report = parity(inf, paths, images) if images is not None and len(images) else {}
         bad = {f: r for f, r in report.items() if not r["ok"]}
         if bad:
             raise ValueError(f"exports drift from Keras beyond {TOLERANCE}: {bad}")
         (tmp / "parity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if card is not None:
+            (tmp / "MODEL_CARD.md").write_text(card(report))
     return report
 
 

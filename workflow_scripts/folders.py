@@ -39,7 +39,7 @@ def scan(root: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
         if not _is_utf8(rel):
             rejected.append({"path": printable(rel), "reason": "file name is not valid UTF-8"})
             continue
-        kind = _file_kind(path)
+        kind = file_kind(path)
         if kind == "regular":
             found.append(rel)
         else:
@@ -61,7 +61,8 @@ def printable(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def _file_kind(path: Path) -> str:
+def file_kind(path: Path) -> str:
+    """'regular', or what else `path` is (the reason `scan` and `utkface predict` give for refusing it)."""
     try:
         mode = path.stat().st_mode  # follows a symlink to its target
     except FileNotFoundError:
