@@ -3,7 +3,11 @@
 import json
 import os
 import subprocess
+import sys
 
+from workflow_scripts.claims import apply_variant, load_claims
+from workflow_scripts.claims_grid import STUDY, estimate, make_grid
+from workflow_scripts.configcheck import load_yaml
 from workflow_scripts.figure_names import extra_figures, report_figures
 from workflow_scripts.folders import fingerprint
 from workflow_scripts.jobenv import prepare_job_environment
@@ -42,13 +46,19 @@ REJECTED = f"{DATA}/labels_rejected.csv"
 PIXELS = f"{DATA}/labelled_pixels.npy"
 SPLIT = f"{DATA}/splits/{{split}}.csv"
 ARRAY = f"{DATA}/arrays/{{split}}_images.npy"
-MODEL_DIR = "results/models/{model}/seed_{seed}"
+# every training is a (model, variant, seed): the main run's variant is STUDY; the claims grid adds its own
+MODEL_DIR = "results/models/{model}/{variant}/seed_{seed}"
 MODEL = f"{MODEL_DIR}/model.keras"
 HISTORY = f"{MODEL_DIR}/history.csv"
 TRAIN_INFO = f"{MODEL_DIR}/train_info.json"
 # resume state of a killed training: scratch, deliberately not an output (Snakemake would delete it)
 RESUME_DIR = f"{MODEL_DIR}/_resume"
-EVAL_DIR = "results/eval/{model}/seed_{seed}/{split}"
+TRAIN_LOG = "logs/train/{model}_{variant}_seed_{seed}.log"
+TRAIN_BENCHMARK = "benchmarks/train/{model}_{variant}_seed_{seed}.tsv"
+# the data-size curve's training sets: nested stratified subsets of the training split (and beyond it)
+SUBSET_SPLIT = f"{DATA}/subsets/train_n{{size}}.csv"
+SUBSET_ARRAY = f"{DATA}/subsets/train_n{{size}}_images.npy"
+EVAL_DIR = "results/eval/{model}/{variant}/seed_{seed}/{split}"
 PREDICTIONS = f"{EVAL_DIR}/predictions.csv"
 METRICS = f"{EVAL_DIR}/metrics.json"
 FIGURE_PNG = "results/figures/{figure}.png"
@@ -61,6 +71,12 @@ EXT_LABELS = "results/external/{name}/labels.csv"
 EXT_REJECTED = "results/external/{name}/labels_rejected.csv"
 EXT_ARRAY = "results/external/{name}/images.npy"
 MODEL_DIFFERENCE = "results/model_difference.json"
+CLAIMS_DIR = "results/claims"
+CLAIMS_CSV = f"{CLAIMS_DIR}/claims.csv"
+CLAIMS_HTML = f"{CLAIMS_DIR}/claims.html"
+DATA_SIZE_CSV = f"{CLAIMS_DIR}/data_size.csv"
+CLAIMS_FIGURE_PNG = f"{CLAIMS_DIR}/{{figure}}.png"
+CLAIMS_FIGURE_SVG = f"{CLAIMS_DIR}/{{figure}}.svg"
 # the demo's drawn photos (`predict.scenes`): a folder of our own, never a user's `predict.input`
 SCENES = "results/scenes"
 PREDICT_DIR = "results/predict/{model}_seed_{seed}"
@@ -93,6 +109,18 @@ def workflow_file(path):
 
 
 PUBLISHED = workflow_file(config["report"]["published"])
+CLAIMS_FILE = workflow_file(config["claims"]["file"])
+# the claims grid: which (model, variant, seed) runs the claims, the data-size curve and the study-wide
+# claims need; variants name config overrides, STUDY (the main run) none
+GRID = make_grid(
+    config,
+    load_claims(
+        CLAIMS_FILE,
+        os.path.join(WORKFLOW_ROOT, "config", "claims.schema.yaml"),
+        os.path.join(WORKFLOW_ROOT, "config", "schema.yaml"),
+    ),
+    load_yaml(os.path.join(WORKFLOW_ROOT, "config", "schema.yaml")),
+)
 REPORT_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "report.html.j2")
 
 # --------------------------------------------------------------------------------------- input functions
@@ -179,12 +207,32 @@ def get_vgg_weights(wildcards):
     return VGG_WEIGHTS if w == "imagenet" else w
 
 
+def variant_config(variant):
+    """The config a variant trains with: the main config under the variant's overrides."""
+    return apply_variant(config, GRID.variants[variant])
+
+
 def get_train_config(wildcards):
     """Only what shapes a training run, so that editing unrelated keys never retrains a model."""
+    varied = variant_config(wildcards.variant)
     keys = ["image_size", "augmentation", f"model_{wildcards.model.lower()}"]
-    cfg = {k: config[k] for k in keys}
-    cfg["train"] = {k: v for k, v in config["train"].items() if k != "resources"}
+    cfg = {k: varied[k] for k in keys}
+    cfg["train"] = {k: v for k, v in varied["train"].items() if k != "resources"}
     return json.dumps(cfg, sort_keys=True)
+
+
+def _train_input(wildcards, whole, subset):
+    size = GRID.sizes.get(wildcards.variant)
+    return whole if size is None else subset.format(size=size)
+
+
+def get_train_images(wildcards):
+    """The training images of a run: the training split, or a data-size variant's subset of it."""
+    return _train_input(wildcards, array_file("train"), SUBSET_ARRAY)
+
+
+def get_train_split(wildcards):
+    return _train_input(wildcards, split_file("train"), SUBSET_SPLIT)
 
 
 def get_git_commit():
@@ -205,9 +253,20 @@ def get_git_commit():
         return "unknown (not a git checkout)"
 
 
+def study(path):
+    """`path` of the main run (the variant STUDY), its other wildcards left."""
+    return path.replace("{variant}", STUDY)
+
+
 def per_run(path, **fixed):
-    """`path` for every (model, seed) run, in one fixed order shared by all rules and scripts."""
-    return expand(path, **{"model": MODELS, "seed": SEEDS, **fixed})
+    """`path` for every (model, seed) run of the main run, in one fixed order shared by all rules and
+    scripts."""
+    return expand(study(path), **{"model": MODELS, "seed": SEEDS, **fixed})
+
+
+def per_grid_run(path, **fixed):
+    """`path` for every (model, variant, seed) run of the claims grid, in GRID.runs() order."""
+    return [path.format(model=m, variant=v, seed=s, **fixed) for m, v, s in GRID.runs()]
 
 
 # ------------------------------------------------------------------------------------------------ targets
@@ -234,6 +293,19 @@ def use_targets():
 
 def eval_targets():
     return per_run(METRICS, split=EVAL_SPLITS + EXTERNAL_SPLITS)
+
+
+def claims_targets():
+    """The claims grid's table, page and figures when `claims.enabled` (else `snakemake claims`)."""
+    return rules.claims.input if config["claims"]["enabled"] else []
+
+
+def say_grid_cost():
+    """The grid's size and cost on the terminal, when it is wanted (enabled, or the `claims` target)."""
+    wanted = config["claims"]["enabled"] or "claims" in sys.argv[1:]
+    if wanted and workflow.is_main_process:
+        done = lambda m, v, s: os.path.exists(MODEL.format(model=m, variant=v, seed=s))
+        print(estimate(GRID, TRAIN_BENCHMARK, done), file=sys.stderr)
 
 
 # the same values as command-line arguments, for the rules that pass them on

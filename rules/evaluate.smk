@@ -11,11 +11,12 @@ rule evaluate:
         predictions=PREDICTIONS,
         metrics=METRICS,
     log:
-        "logs/evaluate/{model}_seed_{seed}_{split}.log",
+        "logs/evaluate/{model}_{variant}_seed_{seed}_{split}.log",
     benchmark:
-        "benchmarks/evaluate/{model}_seed_{seed}_{split}.tsv"
+        "benchmarks/evaluate/{model}_{variant}_seed_{seed}_{split}.tsv"
     wildcard_constraints:
         model="A|B",
+        variant="|".join(GRID.variants),
         seed=r"\d+",
         split=r"val|test|external_[a-z0-9_]+",
     shadow:

@@ -6,7 +6,7 @@ COMPARISON_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "comparison.html.j2"
 
 rule learning_curves:
     input:
-        expand(HISTORY, seed=SEED0, allow_missing=True),
+        expand(study(HISTORY), seed=SEED0, allow_missing=True),
     output:
         png=report(
             FIGURE_PNG.format(figure="learning_curves_{model}"),
@@ -128,9 +128,9 @@ rule html_report:
     input:
         comparison=rules.comparison.output.csv,
         info=per_run(TRAIN_INFO),
-        histories=expand(HISTORY, model=MODELS, seed=SEED0),
+        histories=expand(study(HISTORY), model=MODELS, seed=SEED0),
         metrics=expand(
-            METRICS, model=MODELS, seed=SEED0, split=["test", *EXTERNAL_SPLITS]
+            study(METRICS), model=MODELS, seed=SEED0, split=["test", *EXTERNAL_SPLITS]
         ),
         difference=rules.comparison.output.difference,
         galleries=(

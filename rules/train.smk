@@ -25,9 +25,9 @@ rule vgg16_weights:
 
 rule train:
     input:
-        train_images=array_file("train"),
+        train_images=get_train_images,
         val_images=array_file("val"),
-        train_split=split_file("train"),
+        train_split=get_train_split,
         val_split=split_file("val"),
         weights=get_vgg_weights,
     output:
@@ -35,11 +35,12 @@ rule train:
         history=HISTORY,
         info=TRAIN_INFO,
     log:
-        "logs/train/{model}_seed_{seed}.log",
+        TRAIN_LOG,
     benchmark:
-        "benchmarks/train/{model}_seed_{seed}.tsv"
+        TRAIN_BENCHMARK
     wildcard_constraints:
         model="A|B",
+        variant="|".join(GRID.variants),
         seed=r"\d+",
     shadow:
         SHADOW

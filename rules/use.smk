@@ -28,7 +28,7 @@ if config["predict"]["scenes"]:
 
 rule predict:
     input:
-        model=MODEL,
+        model=study(MODEL),
         photos=get_predict_photos(),
     output:
         csv=PREDICT_CSV,
@@ -63,9 +63,9 @@ rule predict:
 
 rule export:
     input:
-        model=MODEL,
-        metrics=expand(METRICS, split="test", allow_missing=True),
-        info=TRAIN_INFO,
+        model=study(MODEL),
+        metrics=expand(study(METRICS), split="test", allow_missing=True),
+        info=study(TRAIN_INFO),
         images=array_file("test"),
         splits=expand(SPLIT, split=SPLITS),
         template=MODEL_CARD_TEMPLATE,

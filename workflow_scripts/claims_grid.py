@@ -1,0 +1,131 @@
+"""The claims grid as runs: which (model, variant, seed) trainings the claims of `config/claims.yaml`, the
+data-size curve and the study-wide claims need, and what they will cost.
+
+A variant is a name for a set of config overrides: `study` is the main run (no override), `baseline` the
+main run under `claims.overrides` (only when those are set; else the baseline *is* the main run), a claim's
+id its variant laid over the baseline's, `n<size>` the baseline trained on a nested subset of `size`
+training images. Read by the Snakefile while parsing: no heavy imports.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .claims import apply_variant
+from .configcheck import ConfigError, config_problems
+
+STUDY = "study"
+BASELINE = "baseline"
+MODELS = ("A", "B")
+
+
+def train_size(split: dict[str, Any]) -> int:
+    """Images in the training split: `train_val_size` less the validation share (as `splits` draws it)."""
+    return split["train_val_size"] - round(split["train_val_size"] * split["val_fraction"])
+
+
+def size_variant(n: int) -> str:
+    return f"n{n}"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The claims grid of one configuration; `variants` maps every variant name to its overrides."""
+
+    baseline: str
+    seeds: list[int]
+    claims: list[dict[str, Any]]
+    sizes: dict[str, int]  # size variant -> training images (the training split's own size excluded)
+    n_train: int
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def runs(self) -> list[tuple[str, str, int]]:
+        """Every (model, variant, seed) the grid trains, baselines first, without repeats."""
+        pairs = [(m, self.baseline) for m in MODELS]
+        pairs += [(c["model"], c["id"]) for c in self.claims]
+        pairs += [(m, v) for v in self.sizes for m in MODELS]
+        return [(m, v, s) for m, v in dict.fromkeys(pairs) for s in self.seeds]
+
+    def curve(self) -> list[tuple[int, str]]:
+        """The data-size curve's points, (training images, variant) by size, the baseline among them."""
+        if not self.sizes:
+            return []
+        return sorted([(self.n_train, self.baseline), *((n, v) for v, n in self.sizes.items())])
+
+    def spec(self) -> dict[str, Any]:
+        """What the claims table needs to know of the grid (JSON)."""
+        return {"baseline": self.baseline, "seeds": self.seeds, "claims": self.claims,
+                "curve": self.curve(), "n_train": self.n_train}  # fmt: skip
+
+
+def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict[str, Any]) -> Grid:
+    """The grid of `config` (validated, defaults filled) over the claims of the claims file; a
+    ConfigError naming `claims.only`, `claims.overrides` or `claims.data_sizes` when they cannot be met."""
+    cc = config["claims"]
+    ids = [c["id"] for c in claims]
+    unknown = [i for i in cc["only"] or [] if i not in ids]
+    if unknown:
+        raise ConfigError(
+            f"config key `claims.only`: no claim {', '.join(map(repr, unknown))} in {cc['file']} "
+            f"(its ids: {', '.join(ids)})"
+        )
+    chosen = claims if cc["only"] is None else [c for c in claims if c["id"] in cc["only"]]
+    overrides = cc["overrides"]
+    problems = config_problems(apply_variant(config, overrides), schema)
+    if problems:
+        raise ConfigError("config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(problems))
+    if "claims" in overrides or "seed" in overrides or "seeds" in overrides:
+        raise ConfigError("config key `claims.overrides`: set `claims`, `seed` and `seeds` outside it")
+    n_train = train_size(apply_variant(config, overrides)["split"])
+    sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train}
+    baseline = BASELINE if overrides else STUDY
+    variants = {STUDY: {}, baseline: overrides}
+    variants |= {c["id"]: apply_variant(overrides, c["variant"]) for c in chosen}
+    variants |= {v: overrides for v in sizes}
+    seeds = [config["seed"] + i for i in range(cc["seeds"])]
+    return Grid(baseline, seeds, chosen, sizes, n_train, variants)
+
+
+def _seconds(tsv: Path) -> float | None:
+    try:
+        with tsv.open() as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        return float(rows[-1]["s"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def estimate(grid: Grid, benchmark: str, done: Any) -> str:
+    """One line for the terminal: how many trainings the grid holds, how many are done, and the training
+    time the rest will take, from the benchmark files of trainings already run (`benchmark` is their
+    pattern with {model}, {variant}, {seed}; `done(model, variant, seed)` says whether a run's model exists).
+    A run is costed at the mean of its model's benchmarks, scaled by its share of the training images."""
+    runs = grid.runs()
+    left = [r for r in runs if not done(*r)]
+    per_model: dict[str, list[float]] = {m: [] for m in MODELS}
+    n_of = {v: n for v, n in grid.sizes.items()}
+    for m, v, s in runs:
+        t = _seconds(Path(benchmark.format(model=m, variant=v, seed=s)))
+        if t is not None:
+            per_model[m].append(t / (n_of.get(v, grid.n_train) / grid.n_train))
+    counts = ", ".join(f"{m} {sum(r[0] == m for r in runs)}" for m in MODELS)
+    head = f"claims grid: {len(runs)} trainings ({counts}; {len(grid.seeds)} seeds each), {len(runs) - len(left)} done"
+    if not left:
+        return head
+    missing = sorted({m for m, _, _ in left if not per_model[m]})
+    if missing:
+        return f"{head}; cost unknown: no benchmark of Model {' or '.join(missing)} yet (run the main workflow first)"
+    secs = sum(sum(per_model[m]) / len(per_model[m]) * n_of.get(v, grid.n_train) / grid.n_train for m, v, _ in left)
+    files = sum(len(t) for t in per_model.values())
+    return (
+        f"{head}; the {len(left)} left take about {_hours(secs)} of training one at a time "
+        f"(from {files} benchmark file{'s' * (files != 1)} of {os.path.dirname(benchmark) or '.'})"
+    )
+
+
+def _hours(secs: float) -> str:
+    return f"{secs / 3600:.1f} h" if secs >= 5400 else f"{secs / 60:.0f} min"
