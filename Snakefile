@@ -32,6 +32,7 @@ include: "rules/external.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/use.smk"
+include: "rules/claims.smk"
 
 
 report: "report/workflow.rst"
@@ -46,3 +47,7 @@ rule all:
         rules.comparison.output.csv,
         rules.html_report.output,
         use_targets(),
+        claims_targets(),
+
+
+say_grid_cost()

@@ -35,6 +35,7 @@ PREDICTING = bool(config["predict"]["input"] or config["predict"]["scenes"])
 # debugging aid: run every job in a shadow folder, where undeclared files are out of reach
 SHADOW = config["debug"]["shadow"]
 
+
 # -------------------------------------------------------------------------------------------------- paths
 
 SYNTHETIC_ARCHIVE = "results/synthetic/UTKFace-synthetic.tar.gz"
@@ -121,7 +122,17 @@ GRID = make_grid(
     ),
     load_yaml(os.path.join(WORKFLOW_ROOT, "config", "schema.yaml")),
 )
+# said on every claims row that involves Model B when the grid's B starts from random weights
+B_NOTE = (
+    "Model B from random weights (no ImageNet file): says nothing of fine-tuning"
+    if apply_variant(config, GRID.variants[GRID.baseline])["model_b"]["weights"] == "none"
+    else ""
+)
 REPORT_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "report.html.j2")
+CLAIMS_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "claims.html.j2")
+CLAIMS_TEMPLATE_PARTS = [
+    os.path.join(WORKFLOW_ROOT, "report", f"claims_{p}.html.j2") for p in ("intro", "table")
+]
 
 # --------------------------------------------------------------------------------------- input functions
 
@@ -201,7 +212,7 @@ def get_predict_fingerprint():
 
 def get_vgg_weights(wildcards):
     """Model B's base weights as an input file ([] for Model A and for random init)."""
-    w = config["model_b"]["weights"]
+    w = variant_config(wildcards.variant)["model_b"]["weights"]
     if wildcards.model != "B" or w == "none":
         return []
     return VGG_WEIGHTS if w == "imagenet" else w
@@ -212,13 +223,22 @@ def variant_config(variant):
     return apply_variant(config, GRID.variants[variant])
 
 
-def get_train_config(wildcards):
-    """Only what shapes a training run, so that editing unrelated keys never retrains a model."""
-    varied = variant_config(wildcards.variant)
-    keys = ["image_size", "augmentation", f"model_{wildcards.model.lower()}"]
+def training_config(model, variant):
+    """Only what shapes a training run (JSON), so that editing unrelated keys never retrains a model."""
+    varied = variant_config(variant)
+    keys = ["image_size", "augmentation", f"model_{model.lower()}"]
     cfg = {k: varied[k] for k in keys}
     cfg["train"] = {k: v for k, v in varied["train"].items() if k != "resources"}
     return json.dumps(cfg, sort_keys=True)
+
+
+def get_train_config(wildcards):
+    return training_config(wildcards.model, wildcards.variant)
+
+
+def get_study_config(wildcards):
+    """The main run's training config of a model (for the rules that use its models)."""
+    return training_config(wildcards.model, STUDY)
 
 
 def _train_input(wildcards, whole, subset):
@@ -293,6 +313,12 @@ def use_targets():
 
 def eval_targets():
     return per_run(METRICS, split=EVAL_SPLITS + EXTERNAL_SPLITS)
+
+
+def claims_figures():
+    """The claims' figures: the forest plot, and the data-size curve when `claims.data_sizes` asks."""
+    names = ["forest", *(["data_size"] if GRID.sizes else [])]
+    return expand(CLAIMS_FIGURE_PNG, figure=names)
 
 
 def claims_targets():

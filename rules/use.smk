@@ -88,7 +88,7 @@ rule export:
     params:
         formats=" ".join(config["export"]["formats"]),
         n=config["export"]["parity_images"],
-        config=get_train_config,
+        config=get_study_config,
         commit=get_git_commit(),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
     shell:

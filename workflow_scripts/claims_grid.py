@@ -21,6 +21,8 @@ from .configcheck import ConfigError, config_problems
 STUDY = "study"
 BASELINE = "baseline"
 MODELS = ("A", "B")
+# what a grid run may change: how it trains, never the data every run shares
+TRAINING_KEYS = ("model_a", "model_b", "augmentation", "train")
 
 
 def train_size(split: dict[str, Any]) -> int:
@@ -58,8 +60,13 @@ class Grid:
 
     def spec(self) -> dict[str, Any]:
         """What the claims table needs to know of the grid (JSON)."""
-        return {"baseline": self.baseline, "seeds": self.seeds, "claims": self.claims,
-                "curve": self.curve(), "n_train": self.n_train}  # fmt: skip
+        return {
+            "baseline": self.baseline,
+            "seeds": self.seeds,
+            "claims": self.claims,
+            "curve": self.curve(),
+            "n_train": self.n_train,
+        }
 
 
 def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict[str, Any]) -> Grid:
@@ -77,9 +84,22 @@ def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict
     overrides = cc["overrides"]
     problems = config_problems(apply_variant(config, overrides), schema)
     if problems:
-        raise ConfigError("config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(problems))
-    if "claims" in overrides or "seed" in overrides or "seeds" in overrides:
-        raise ConfigError("config key `claims.overrides`: set `claims`, `seed` and `seeds` outside it")
+        raise ConfigError(
+            "config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(problems)
+        )
+    outside = [k for k in overrides if k not in TRAINING_KEYS]
+    if outside:
+        raise ConfigError(
+            f"config key `claims.overrides`: {', '.join(outside)} cannot differ within the grid (its runs share "
+            f"the data); it may set {', '.join(TRAINING_KEYS)}"
+        )
+    for c in chosen:
+        outside = [k for k in c["variant"] if k not in TRAINING_KEYS]
+        if outside:
+            raise ConfigError(
+                f"{cc['file']}: claim `{c['id']}`: its variant sets {', '.join(outside)}; a variant may set only "
+                f"{', '.join(TRAINING_KEYS)} (the grid's runs share the data)"
+            )
     n_train = train_size(apply_variant(config, overrides)["split"])
     sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train}
     baseline = BASELINE if overrides else STUDY
@@ -113,13 +133,17 @@ def estimate(grid: Grid, benchmark: str, done: Any) -> str:
         if t is not None:
             per_model[m].append(t / (n_of.get(v, grid.n_train) / grid.n_train))
     counts = ", ".join(f"{m} {sum(r[0] == m for r in runs)}" for m in MODELS)
-    head = f"claims grid: {len(runs)} trainings ({counts}; {len(grid.seeds)} seeds each), {len(runs) - len(left)} done"
+    k, done_n = len(grid.seeds), len(runs) - len(left)
+    head = f"claims grid: {len(runs)} trainings ({counts}; {k} seeds each), {done_n} done"
     if not left:
         return head
     missing = sorted({m for m, _, _ in left if not per_model[m]})
     if missing:
-        return f"{head}; cost unknown: no benchmark of Model {' or '.join(missing)} yet (run the main workflow first)"
-    secs = sum(sum(per_model[m]) / len(per_model[m]) * n_of.get(v, grid.n_train) / grid.n_train for m, v, _ in left)
+        none = " or ".join(missing)
+        return f"{head}; cost unknown: no benchmark of Model {none} yet (run the main workflow first)"
+    secs = sum(
+        sum(per_model[m]) / len(per_model[m]) * n_of.get(v, grid.n_train) / grid.n_train for m, v, _ in left
+    )
     files = sum(len(t) for t in per_model.values())
     return (
         f"{head}; the {len(left)} left take about {_hours(secs)} of training one at a time "

@@ -185,7 +185,7 @@ def model_difference(
     return out
 
 
-def _neutral(text: Any) -> Any:
+def neutral(text: Any) -> Any:
     """A text cell that no spreadsheet runs as a formula: one that starts like one (or with the
     apostrophe that marks this) gets a leading apostrophe, which `_restored` takes off again. A carriage
     return becomes a newline: the CSV writer quotes a field with a newline, not one with a lone \\r."""
@@ -203,7 +203,7 @@ def write_comparison(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """`comparison.csv`; its text cells (names from config) neutralised for spreadsheets, never numbers."""
     out = table.copy()
     for col in TEXT_COLUMNS:
-        out[col] = out[col].map(_neutral)
+        out[col] = out[col].map(neutral)
     with atomic_path(path, ".csv") as tmp:
         out.to_csv(tmp, index=False, lineterminator="\n")
 
