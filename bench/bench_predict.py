@@ -2,7 +2,7 @@
 (batch 64) of the Keras model and of its ONNX Runtime and LiteRT exports, and detection + alignment
 images/s on a folder of scenes (real faces, 1-3 each).
 
-    python bench/bench_predict.py --model results/models/A/seed_7/model.keras [--scenes 500]
+    python bench/bench_predict.py --model results/models/A/study/seed_7/model.keras [--scenes 500]
 """
 
 from __future__ import annotations

@@ -236,6 +236,11 @@ def get_train_config(wildcards):
     return training_config(wildcards.model, wildcards.variant)
 
 
+def get_train_resource(name):
+    """A training's `train.resources.<name>`, the variant's own (`claims.overrides` may shrink the grid's)."""
+    return lambda wildcards: variant_config(wildcards.variant)["train"]["resources"][name]
+
+
 def get_study_config(wildcards):
     """The main run's training config of a model (for the rules that use its models)."""
     return training_config(wildcards.model, STUDY)

@@ -46,11 +46,11 @@ rule train:
         SHADOW
     conda:
         TRAIN_ENV
-    threads: config["train"]["resources"]["threads"]
+    threads: get_train_resource("threads")
     resources:
-        gpu=config["train"]["resources"]["gpu"],
-        mem_mb=config["train"]["resources"]["mem_mb"],
-        runtime=config["train"]["resources"]["runtime"],
+        gpu=get_train_resource("gpu"),
+        mem_mb=get_train_resource("mem_mb"),
+        runtime=get_train_resource("runtime"),
     params:
         config=get_train_config,
         resume=RESUME_DIR,

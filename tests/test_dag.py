@@ -160,7 +160,7 @@ def test_a_training_that_needs_a_gpu_and_sees_none_fails_at_once_naming_the_key(
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(TINY))
     proc = snakemake(
         tmp_path, "-c2", "--configfile", str(tmp_path / "c.yaml"), "--config", "train={require_gpu: true}",
-        "--", "results/models/A/seed_42/model.keras", check=False,
+        "--", "results/models/A/study/seed_42/model.keras", check=False,
     )  # fmt: skip
     assert proc.returncode != 0
     assert "ERROR: train.require_gpu is set but TensorFlow" in proc.stderr and "sees no GPU" in proc.stderr

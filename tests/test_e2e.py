@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def _metrics(wd, model, split):
-    return json.loads((wd / f"results/eval/{model}/seed_7/{split}/metrics.json").read_text())
+    return json.loads((wd / f"results/eval/{model}/study/seed_7/{split}/metrics.json").read_text())
 
 
 @pytest.mark.parametrize("model", ["A", "B"])
@@ -46,7 +46,7 @@ def test_comparison_table_equals_the_metrics(demo_run):
             m = _metrics(demo_run, model, split)
             assert table.loc[model, f"{split}_gender_accuracy"] == pytest.approx(m["gender_accuracy"])
             assert table.loc[model, f"{split}_age_mae"] == pytest.approx(m["age_mae"])
-        info = json.loads((demo_run / f"results/models/{model}/seed_7/train_info.json").read_text())
+        info = json.loads((demo_run / f"results/models/{model}/study/seed_7/train_info.json").read_text())
         assert table.loc[model, "trainable_params"] == info["trainable_params"]
         assert table.loc[model, "epochs_run"] == info["epochs_run"]
     assert table.loc["A", "published_val_age_mae"] == 6.58 and table.loc["B", "published_val_age_mae"] == 6.25

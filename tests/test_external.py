@@ -77,7 +77,7 @@ def test_external_sets_are_evaluated_through_snakemake_with_intervals(tmp_path):
         },
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    targets = [f"results/eval/A/seed_42/external_{n}/metrics.json" for n in ("mine", "shifted")]
+    targets = [f"results/eval/A/study/seed_42/external_{n}/metrics.json" for n in ("mine", "shifted")]
     args = ("-c2", "--resources", "gpu=1", "--configfile", str(tmp_path / "c.yaml"))
     snakemake(tmp_path, *args, "--", *targets)
     mine, shifted = (json.loads((tmp_path / t).read_text()) for t in targets)

@@ -100,7 +100,7 @@ def test_seeds_run_each_model_once_per_seed(tmp_path):
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     # val, test and the demo's other test set, for each of 6 runs
     assert stats["train"] == "6" and stats["evaluate"] == "18" and stats["comparison"] == "1"
-    assert "results/models/B/seed_3/model.keras" in out
+    assert "results/models/B/study/seed_3/model.keras" in out
 
 
 HOSTILE = "</table><script>alert(1)</script><img src=x onerror=\"alert(2)\"> & 'q'"

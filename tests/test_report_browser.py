@@ -80,7 +80,7 @@ def test_table_in_the_rendered_page_equals_metrics_json(browser, demo_run):
     browser.get((demo_run / "results/report/index.html").as_uri())
     for model in "AB":
         for split in ("val", "test"):
-            m = json.loads((demo_run / f"results/eval/{model}/seed_7/{split}/metrics.json").read_text())
+            m = json.loads((demo_run / f"results/eval/{model}/study/seed_7/{split}/metrics.json").read_text())
             for metric, key in (
                 (f"{split}_gender_accuracy", "gender_accuracy"),
                 (f"{split}_age_mae", "age_mae"),

@@ -108,7 +108,7 @@ def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
     _run_profile(tmp_path)
     assert (tmp_path / "results/report/index.html").exists()
     for m in "AB":
-        assert (tmp_path / f"results/eval/{m}/seed_7/test/metrics.json").exists()
+        assert (tmp_path / f"results/eval/{m}/study/seed_7/test/metrics.json").exists()
     jobs = _new_jobs(before, 8)
     train = [j for j in jobs if "train" in j["comment"]]
     other = [j for j in jobs if "train" not in j["comment"]]
@@ -123,7 +123,7 @@ def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
 def test_a_job_failing_on_the_cluster_fails_the_workflow_naming_rule_and_log(cluster, tmp_path):
     (tmp_path / "bad.yaml").write_text("model_a: {batch_size: 100000}\n")  # more than the training set
     proc = _run_profile(
-        tmp_path, str(tmp_path / "bad.yaml"), "--", "results/models/A/seed_7/model.keras", check=False
+        tmp_path, str(tmp_path / "bad.yaml"), "--", "results/models/A/study/seed_7/model.keras", check=False
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

@@ -4,8 +4,8 @@
     utkface export --model A|B|PATH --format onnx tflite savedmodel [--out DIR] [--force]
 
 `--model A` (or B) is the trained model of a workflow run in this folder: `--results` (default
-./results, where the workflow writes) `/models/A/seed_N/model.keras`, with `--seed` when several were
-trained. Everything else takes a path to a `model.keras`.
+./results, where the workflow writes) `/models/A/study/seed_N/model.keras` (the main run, not the claims
+grid's variants), with `--seed` when several were trained. Everything else takes a path to a `model.keras`.
 
 Every argument is checked before any work starts (no face is looked for, nothing is converted, until
 the model, the inputs and every place to write are known to be usable); a bad one ends the command with
@@ -56,7 +56,7 @@ def resolve_model(spec: str, results: str, seed: int | None) -> tuple[Path, str]
             except (ValueError, KeyError, TypeError):
                 raise SystemExit(f"ERROR: --model {spec}: {info} beside it is not train info") from None
         return path, path.stem
-    found = sorted(Path(results).glob(f"models/{spec}/seed_*/model.keras"))
+    found = sorted(Path(results).glob(f"models/{spec}/study/seed_*/model.keras"))
     seeds = {int(p.parent.name.removeprefix("seed_")): p for p in found}
     if seed is not None and seed in seeds:
         return seeds[seed], f"{spec}_seed_{seed}"
@@ -65,7 +65,7 @@ def resolve_model(spec: str, results: str, seed: int | None) -> tuple[Path, str]
         return path, f"{spec}_seed_{only}"
     if not seeds:
         raise SystemExit(
-            f"ERROR: --model {spec}: no trained model under {results}/models/{spec}/ (run the workflow here "
+            f"ERROR: --model {spec}: no trained model under {results}/models/{spec}/study/ (run the workflow here "
             "first, e.g. ./run.sh demo, or give --results or a path to a model.keras)"
         )
     raise SystemExit(f"ERROR: --model {spec}: trained for seeds {sorted(seeds)}; choose one with --seed")

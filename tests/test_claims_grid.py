@@ -1,0 +1,96 @@
+"""The claims grid as runs: which trainings it holds, what each variant changes, the keys that cannot be
+met, and the cost line a dry run prints."""
+
+import pytest
+import yaml
+from conftest import ROOT, copy_config, full_config, snakemake
+
+from workflow_scripts.claims import load_claims
+from workflow_scripts.claims_grid import BASELINE, STUDY, estimate, make_grid, train_size
+from workflow_scripts.configcheck import ConfigError
+
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+CLAIMS = load_claims(ROOT / "config/claims.yaml", ROOT / "config/claims.schema.yaml", ROOT / "config/schema.yaml")
+
+
+def _grid(**claims):
+    cfg = full_config(claims=claims) if claims else full_config()
+    return make_grid(cfg, CLAIMS, SCHEMA)
+
+
+def test_the_default_grid_is_every_claim_and_the_data_size_curve_over_five_seeds():
+    g = _grid()
+    assert g.baseline == STUDY and g.seeds == [42, 43, 44, 45, 46]
+    assert g.n_train == train_size(full_config()["split"]) == 4000
+    # the study's own 4,000 is the baseline, not a variant of its own
+    assert g.sizes == {"n500": 500, "n1000": 1000, "n2000": 2000, "n8000": 8000, "n16000": 16000}
+    runs = g.runs()
+    assert len(runs) == len(set(runs)) == (2 + len(CLAIMS) + 2 * 5) * 5
+    assert runs[:5] == [("A", STUDY, s) for s in g.seeds]
+    assert {v for m, v, _ in runs if m == "B"} >= {"b_adamw", "n500", STUDY}
+    assert [n for n, _ in g.curve()] == [500, 1000, 2000, 4000, 8000, 16000]
+    assert dict(g.curve())[4000] == STUDY
+
+
+def test_only_and_seeds_pick_the_grid():
+    g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[])
+    assert g.runs() == [(m, v, s) for m, v in (("A", STUDY), ("B", STUDY), ("A", "a_mse_loss")) for s in (42, 43)]
+    assert g.variants["a_mse_loss"] == {"model_a": {"age_loss": "mae"}}
+    assert g.curve() == []
+
+
+def test_overrides_make_a_baseline_of_their_own_under_every_variant():
+    g = _grid(only=["a_mse_loss"], seeds=1, data_sizes=[100], overrides={"model_a": {"epochs": 3}})
+    assert g.baseline == BASELINE
+    assert g.variants[STUDY] == {}  # the main run is untouched
+    assert g.variants[BASELINE] == {"model_a": {"epochs": 3}}
+    assert g.variants["a_mse_loss"] == {"model_a": {"epochs": 3, "age_loss": "mae"}}
+    assert g.variants["n100"] == {"model_a": {"epochs": 3}}
+    assert ("A", STUDY, 42) not in g.runs()
+
+
+@pytest.mark.parametrize(
+    ("claims", "words"),
+    [
+        ({"only": ["a_mse_loss", "no_such_claim"]}, ["claims.only", "'no_such_claim'", "a_bn_before_relu"]),
+        ({"overrides": {"split": {"train_val_size": 100}}}, ["claims.overrides", "split", "share"]),
+        ({"overrides": {"model_a": {"epochs": 0}}}, ["claims.overrides", "model_a.epochs"]),
+    ],
+)
+def test_what_the_grid_cannot_do_is_one_error_naming_the_key(claims, words):
+    with pytest.raises(ConfigError) as err:
+        _grid(**claims)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def _bench(path, seconds):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds}\t100\n")
+
+
+def test_the_cost_comes_from_the_benchmarks_of_runs_already_done(tmp_path):
+    g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[2000])
+    pattern = str(tmp_path / "benchmarks/train/{model}_{variant}_seed_{seed}.tsv")
+    assert "cost unknown: no benchmark of Model A or B" in estimate(g, pattern, lambda *r: False)
+    _bench(tmp_path / "benchmarks/train/A_study_seed_42.tsv", 600)
+    _bench(tmp_path / "benchmarks/train/B_study_seed_42.tsv", 1800)
+    done = {("A", STUDY, 42), ("B", STUDY, 42)}
+    line = estimate(g, pattern, lambda *r: r in done)
+    assert line.startswith("claims grid: 10 trainings (A 6, B 4; 2 seeds each), 2 done")
+    # left: A study, a_mse_loss x2 at 600 s, A n2000 at half of that; B study 1800 s, B n2000 x2 at 900 s
+    secs = 600 + 2 * 600 + 2 * 300 + 1800 + 2 * 900
+    assert f"the 8 left take about {secs / 3600:.1f} h" in line
+    assert "from 2 benchmark files" in line
+    assert estimate(g, pattern, lambda *r: True).endswith("10 done")
+
+
+def test_a_dry_run_of_the_claims_target_says_how_many_trainings_and_holds_them(tmp_path):
+    cfg = copy_config(tmp_path)
+    proc = snakemake(tmp_path, "-n", "claims", "--configfile", str(cfg))
+    assert "claims grid: 18 trainings (A 10, B 8; 2 seeds each), 0 done" in proc.stderr
+    counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if line[:1].isalpha() and " " in line)
+    assert counts["train"] == "18" and counts["evaluate"] == "18"
+    assert counts["train_subset"] == counts["subset_array"] == "2"
+    # the main run's demo trainings are not part of the claims target (the grid has a baseline of its own)
+    assert "results/models/A/study/seed_7/model.keras" not in proc.stdout
+    assert "results/models/A/baseline/seed_8/model.keras" in proc.stdout
