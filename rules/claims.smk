@@ -76,7 +76,7 @@ rule claims_table:
         bootstrap=config["claims"]["bootstrap"],
         confidence=config["evaluate"]["confidence"],
         seed=config["seed"],
-        b_note=B_NOTE,
+        b_note=get_b_note(),
     shell:
         "python -m workflow_scripts.claims_table"
         " --grid {params.grid:q}"

@@ -2,6 +2,7 @@
 # Every path under results/ is spelled here once; rules name these, or other rules' outputs.
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -122,16 +123,11 @@ GRID = make_grid(
     ),
     load_yaml(os.path.join(WORKFLOW_ROOT, "config", "schema.yaml")),
 )
-# said on every claims row that involves Model B when the grid's B starts from random weights
-B_NOTE = (
-    "Model B from random weights (no ImageNet file): says nothing of fine-tuning"
-    if apply_variant(config, GRID.variants[GRID.baseline])["model_b"]["weights"] == "none"
-    else ""
-)
 REPORT_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "report.html.j2")
 CLAIMS_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "claims.html.j2")
 CLAIMS_TEMPLATE_PARTS = [
-    os.path.join(WORKFLOW_ROOT, "report", f"claims_{p}.html.j2") for p in ("intro", "table")
+    os.path.join(WORKFLOW_ROOT, "report", f"claims_{p}.html.j2")
+    for p in ("intro", "table")
 ]
 
 # --------------------------------------------------------------------------------------- input functions
@@ -238,7 +234,18 @@ def get_train_config(wildcards):
 
 def get_train_resource(name):
     """A training's `train.resources.<name>`, the variant's own (`claims.overrides` may shrink the grid's)."""
-    return lambda wildcards: variant_config(wildcards.variant)["train"]["resources"][name]
+
+    def resource(wildcards):
+        return variant_config(wildcards.variant)["train"]["resources"][name]
+
+    return resource
+
+
+def get_b_note():
+    """Said on every claims row that involves Model B, when the grid's B starts from random weights."""
+    if variant_config(GRID.baseline)["model_b"]["weights"] != "none":
+        return ""
+    return "Model B from random weights (no ImageNet file): says nothing of fine-tuning"
 
 
 def get_study_config(wildcards):
@@ -326,6 +333,22 @@ def claims_figures():
     return expand(CLAIMS_FIGURE_PNG, figure=names)
 
 
+def claims_report_inputs():
+    """What the report's claims section reads, when `claims.enabled`."""
+    if not config["claims"]["enabled"]:
+        return []
+    return [CLAIMS_CSV, *claims_figures(), *CLAIMS_TEMPLATE_PARTS]
+
+
+def claims_report_args(wildcards):
+    """The report's flags for its claims section (none without the grid)."""
+    if not config["claims"]["enabled"]:
+        return ""
+    figures = " ".join(shlex.quote(f) for f in claims_figures())
+    grid = shlex.quote(json.dumps(GRID.spec()))
+    return f"--claims {shlex.quote(CLAIMS_CSV)} --claims-figures {figures} --claims-grid {grid}"
+
+
 def claims_targets():
     """The claims grid's table, page and figures when `claims.enabled` (else `snakemake claims`)."""
     return rules.claims.input if config["claims"]["enabled"] else []
@@ -336,7 +359,9 @@ def say_grid_cost():
     wanted = config["claims"]["enabled"] or "claims" in sys.argv[1:]
     if wanted and workflow.is_main_process:
         done = lambda m, v, s: os.path.exists(MODEL.format(model=m, variant=v, seed=s))
-        print(estimate(GRID, TRAIN_BENCHMARK, done), file=sys.stderr)
+        epochs = lambda m, v: variant_config(v)[f"model_{m.lower()}"]["epochs"]
+        main_runs = [(m, STUDY, s) for m in MODELS for s in SEEDS]
+        print(estimate(GRID, TRAIN_BENCHMARK, done, epochs, main_runs), file=sys.stderr)
 
 
 # the same values as command-line arguments, for the rules that pass them on

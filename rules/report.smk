@@ -142,6 +142,7 @@ rule html_report:
         splits=expand(SPLIT, split=SPLITS),
         template=REPORT_TEMPLATE,
         table_template=COMPARISON_TEMPLATE,  # included by the report's template
+        claims=claims_report_inputs(),
     output:
         report(
             REPORT_HTML,
@@ -161,6 +162,8 @@ rule html_report:
         config=json.dumps(redact_urls(config), sort_keys=True),
         commit=get_git_commit(),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
+        claims=claims_report_args,
+        confidence=config["evaluate"]["confidence"],
     shell:
         "python -m workflow_scripts.report"
         " --comparison {input.comparison:q}"
@@ -177,5 +180,7 @@ rule html_report:
         " --config {params.config:q}"
         " --commit {params.commit:q}"
         " {params.synthetic}"
+        " {params.claims}"
+        " --confidence {params.confidence}"
         " --out {output:q}"
         " --log {log:q}"

@@ -10,7 +10,9 @@ from workflow_scripts.claims_grid import BASELINE, STUDY, estimate, make_grid, t
 from workflow_scripts.configcheck import ConfigError
 
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
-CLAIMS = load_claims(ROOT / "config/claims.yaml", ROOT / "config/claims.schema.yaml", ROOT / "config/schema.yaml")
+CLAIMS = load_claims(
+    ROOT / "config/claims.yaml", ROOT / "config/claims.schema.yaml", ROOT / "config/schema.yaml"
+)
 
 
 def _grid(**claims):
@@ -34,7 +36,9 @@ def test_the_default_grid_is_every_claim_and_the_data_size_curve_over_five_seeds
 
 def test_only_and_seeds_pick_the_grid():
     g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[])
-    assert g.runs() == [(m, v, s) for m, v in (("A", STUDY), ("B", STUDY), ("A", "a_mse_loss")) for s in (42, 43)]
+    assert g.runs() == [
+        (m, v, s) for m, v in (("A", STUDY), ("B", STUDY), ("A", "a_mse_loss")) for s in (42, 43)
+    ]
     assert g.variants["a_mse_loss"] == {"model_a": {"age_loss": "mae"}}
     assert g.curve() == []
 
@@ -68,20 +72,29 @@ def _bench(path, seconds):
     path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds}\t100\n")
 
 
-def test_the_cost_comes_from_the_benchmarks_of_runs_already_done(tmp_path):
-    g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[2000])
+def test_the_cost_comes_from_the_benchmarks_per_epoch_and_image(tmp_path):
+    g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[2000], overrides={"model_a": {"epochs": 10}})
     pattern = str(tmp_path / "benchmarks/train/{model}_{variant}_seed_{seed}.tsv")
-    assert "cost unknown: no benchmark of Model A or B" in estimate(g, pattern, lambda *r: False)
-    _bench(tmp_path / "benchmarks/train/A_study_seed_42.tsv", 600)
-    _bench(tmp_path / "benchmarks/train/B_study_seed_42.tsv", 1800)
-    done = {("A", STUDY, 42), ("B", STUDY, 42)}
-    line = estimate(g, pattern, lambda *r: r in done)
-    assert line.startswith("claims grid: 10 trainings (A 6, B 4; 2 seeds each), 2 done")
-    # left: A study, a_mse_loss x2 at 600 s, A n2000 at half of that; B study 1800 s, B n2000 x2 at 900 s
-    secs = 600 + 2 * 600 + 2 * 300 + 1800 + 2 * 900
-    assert f"the 8 left take about {secs / 3600:.1f} h" in line
+    epochs = {("A", STUDY): 100, ("B", STUDY): 50}  # the main run's; the grid's A trains 10 epochs
+
+    def n_epochs(m, v):
+        return epochs.get((m, v), 10 if m == "A" else 50)
+
+    main = [("A", STUDY, 42), ("B", STUDY, 42)]
+    line = estimate(g, pattern, lambda *r: False, n_epochs, main)
+    assert "cost unknown: no benchmark of Model A or B" in line
+    _bench(tmp_path / "benchmarks/train/A_study_seed_42.tsv", 4000)  # 100 epochs x 4,000 images: 0.01 ms
+    _bench(tmp_path / "benchmarks/train/B_baseline_seed_42.tsv", 2000)  # a grid run already done
+    _bench(tmp_path / "benchmarks/train/B_n2000_seed_99.tsv", 5)  # not a run of the grid: not read
+    done = {("B", BASELINE, 42)}
+    line = estimate(g, pattern, lambda *r: r in done, n_epochs, main)
+    assert line.startswith("claims grid: 10 trainings (A 6, B 4; 2 seeds each), 1 done")
+    # A: baseline and a_mse_loss x2 at 10 epochs (400 s each), n2000 x2 at half the images (200 s);
+    # B: one baseline left (2000 s), n2000 x2 at half (1000 s)
+    secs = 4 * 400 + 2 * 200 + 2000 + 2 * 1000
+    assert f"the 9 left take about {secs / 3600:.1f} h" in line
     assert "from 2 benchmark files" in line
-    assert estimate(g, pattern, lambda *r: True).endswith("10 done")
+    assert estimate(g, pattern, lambda *r: True, n_epochs).endswith("10 done")
 
 
 def test_a_dry_run_of_the_claims_target_says_how_many_trainings_and_holds_them(tmp_path):

@@ -164,7 +164,7 @@ def test_a_training_that_needs_a_gpu_and_sees_none_fails_at_once_naming_the_key(
     )  # fmt: skip
     assert proc.returncode != 0
     assert "ERROR: train.require_gpu is set but TensorFlow" in proc.stderr and "sees no GPU" in proc.stderr
-    log = (tmp_path / "logs/train/A_seed_42.log").read_text()
+    log = (tmp_path / "logs/train/A_study_seed_42.log").read_text()
     assert "Epoch 1" not in log and "phase train" not in log  # failed before any training step
 
 

@@ -34,16 +34,17 @@ def test_snakemake_lint_is_clean(tmp_path, config):
 
 
 @pytest.mark.parametrize(
-    "config,first,evaluations",
-    [("config.yaml", "download_archive", 4), ("demo.yaml", "synthetic_archive", 6)],  # the demo: + 1 set
+    "config,first,trainings,evaluations",
+    # the demo: + 1 test set, and its small claims grid (18 trainings, each evaluated on the test split)
+    [("config.yaml", "download_archive", 2, 4), ("demo.yaml", "synthetic_archive", 2 + 18, 6 + 18)],
 )
-def test_dry_run_of_the_full_dag(tmp_path, config, first, evaluations):
+def test_dry_run_of_the_full_dag(tmp_path, config, first, trainings, evaluations):
     proc = snakemake(
         tmp_path, "-n", "--cores", "8", "--resources", "gpu=1", "--configfile", str(ROOT / "config" / config)
     )
     out = proc.stdout + proc.stderr
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert stats[first] == "1" and stats["train"] == "2" and stats["evaluate"] == str(evaluations)
+    assert stats[first] == "1" and stats["train"] == str(trainings) and stats["evaluate"] == str(evaluations)
     assert stats["html_report"] == "1"
     if config == "config.yaml":
         assert stats["vgg16_weights"] == "1"  # ImageNet weights fetched once, on the submit host
@@ -80,7 +81,8 @@ def test_local_profile_dry_run(tmp_path):
         str(ROOT / "config/demo.yaml"),
     )
     out = proc.stdout + proc.stderr
-    assert re.search(r"^train\s+2$", out, flags=re.M) and "gpu=1" in out
+    # the main run's 2 trainings and the demo's claims grid of 18
+    assert re.search(r"^train\s+20$", out, flags=re.M) and "gpu=1" in out
 
 
 def test_config_readme_is_generated_from_the_schema_and_current():

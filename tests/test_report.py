@@ -93,7 +93,7 @@ def test_fit_diagnosis(loss, val, verdict):
 
 @pytest.mark.cli
 def test_seeds_run_each_model_once_per_seed(tmp_path):
-    (tmp_path / "seeds.yaml").write_text("seeds: [1, 2, 3]\n")
+    (tmp_path / "seeds.yaml").write_text("seeds: [1, 2, 3]\nclaims: {enabled: false}\n")
     configs = (str(ROOT / "config/demo.yaml"), str(tmp_path / "seeds.yaml"))
     proc = snakemake(tmp_path, "-n", "--configfile", *configs)
     out = proc.stdout + proc.stderr

@@ -23,6 +23,7 @@ model_a: {epochs: 2, batch_size: 16}
 model_b: {epochs: 2, frozen_epochs: 1, batch_size: 16}
 predict: {input: null, scenes: 0}
 export: {formats: []}
+claims: {enabled: false}
 """
 
 
@@ -128,8 +129,8 @@ def test_a_job_failing_on_the_cluster_fails_the_workflow_naming_rule_and_log(clu
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "Error in rule train" in out
-    assert "logs/train/A_seed_7.log" in out
-    assert "fewer than one batch" in (tmp_path / "logs/train/A_seed_7.log").read_text()
+    assert "logs/train/A_study_seed_7.log" in out
+    assert "fewer than one batch" in (tmp_path / "logs/train/A_study_seed_7.log").read_text()
 
 
 def test_dry_run_shows_the_sbatch_resources_of_every_job(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,15 +91,15 @@ def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict
     outside = [k for k in overrides if k not in TRAINING_KEYS]
     if outside:
         raise ConfigError(
-            f"config key `claims.overrides`: {', '.join(outside)} cannot differ within the grid (its runs share "
-            f"the data); it may set {', '.join(TRAINING_KEYS)}"
+            f"config key `claims.overrides`: {', '.join(outside)} cannot differ within the grid (its runs "
+            f"share the data); it may set {', '.join(TRAINING_KEYS)}"
         )
     for c in chosen:
         outside = [k for k in c["variant"] if k not in TRAINING_KEYS]
         if outside:
             raise ConfigError(
-                f"{cc['file']}: claim `{c['id']}`: its variant sets {', '.join(outside)}; a variant may set only "
-                f"{', '.join(TRAINING_KEYS)} (the grid's runs share the data)"
+                f"{cc['file']}: claim `{c['id']}`: its variant sets {', '.join(outside)}; a variant may set "
+                f"only {', '.join(TRAINING_KEYS)} (the grid's runs share the data)"
             )
     n_train = train_size(apply_variant(config, overrides)["split"])
     sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train}
@@ -119,35 +120,43 @@ def _seconds(tsv: Path) -> float | None:
         return None
 
 
-def estimate(grid: Grid, benchmark: str, done: Any) -> str:
+def estimate(
+    grid: Grid,
+    benchmark: str,
+    done: Callable[[str, str, int], bool],
+    epochs: Callable[[str, str], int],
+    also: list[tuple[str, str, int]] = (),
+) -> str:
     """One line for the terminal: how many trainings the grid holds, how many are done, and the training
-    time the rest will take, from the benchmark files of trainings already run (`benchmark` is their
-    pattern with {model}, {variant}, {seed}; `done(model, variant, seed)` says whether a run's model exists).
-    A run is costed at the mean of its model's benchmarks, scaled by its share of the training images."""
+    time the rest will take, from the benchmark files of trainings already run (`benchmark`: their
+    pattern with {model}, {variant}, {seed}), the grid's own and those of `also` (the main run's).
+    `done(model, variant, seed)`: whether a run's model exists; `epochs(model, variant)`: its epochs.
+    A run costs its model's mean time per epoch and training image in the benchmarks, times its own."""
+
+    def work(m: str, v: str) -> float:  # epochs x training images
+        return epochs(m, v) * grid.sizes.get(v, grid.n_train)
+
     runs = grid.runs()
     left = [r for r in runs if not done(*r)]
-    per_model: dict[str, list[float]] = {m: [] for m in MODELS}
-    n_of = {v: n for v, n in grid.sizes.items()}
-    for m, v, s in runs:
+    rates: dict[str, list[float]] = {m: [] for m in MODELS}
+    for m, v, s in dict.fromkeys([*runs, *also]):
         t = _seconds(Path(benchmark.format(model=m, variant=v, seed=s)))
-        if t is not None:
-            per_model[m].append(t / (n_of.get(v, grid.n_train) / grid.n_train))
+        if t is not None and v in grid.variants:
+            rates[m].append(t / work(m, v))
     counts = ", ".join(f"{m} {sum(r[0] == m for r in runs)}" for m in MODELS)
     k, done_n = len(grid.seeds), len(runs) - len(left)
     head = f"claims grid: {len(runs)} trainings ({counts}; {k} seeds each), {done_n} done"
     if not left:
         return head
-    missing = sorted({m for m, _, _ in left if not per_model[m]})
+    missing = sorted({m for m, _, _ in left if not rates[m]})
     if missing:
         none = " or ".join(missing)
         return f"{head}; cost unknown: no benchmark of Model {none} yet (run the main workflow first)"
-    secs = sum(
-        sum(per_model[m]) / len(per_model[m]) * n_of.get(v, grid.n_train) / grid.n_train for m, v, _ in left
-    )
-    files = sum(len(t) for t in per_model.values())
+    secs = sum(sum(rates[m]) / len(rates[m]) * work(m, v) for m, v, _ in left)
+    files = sum(len(t) for t in rates.values())
     return (
         f"{head}; the {len(left)} left take about {_hours(secs)} of training one at a time "
-        f"(from {files} benchmark file{'s' * (files != 1)} of {os.path.dirname(benchmark) or '.'})"
+        f"(from {files} benchmark file{'s' * (files != 1)} in {os.path.dirname(benchmark) or '.'})"
     )
 
 

@@ -65,8 +65,8 @@ def resolve_model(spec: str, results: str, seed: int | None) -> tuple[Path, str]
         return path, f"{spec}_seed_{only}"
     if not seeds:
         raise SystemExit(
-            f"ERROR: --model {spec}: no trained model under {results}/models/{spec}/study/ (run the workflow here "
-            "first, e.g. ./run.sh demo, or give --results or a path to a model.keras)"
+            f"ERROR: --model {spec}: no trained model under {results}/models/{spec}/study/ (run the workflow "
+            "here first, e.g. ./run.sh demo, or give --results or a path to a model.keras)"
         )
     raise SystemExit(f"ERROR: --model {spec}: trained for seeds {sorted(seeds)}; choose one with --seed")
 

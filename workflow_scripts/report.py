@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import verdicts
+from . import claims_page, verdicts
 from .comparison import read_comparison, render_html, table_rows
 from .download import redact_urls
 from .figure_names import curve_figures, extra_figures
@@ -194,7 +194,18 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
             for m, name in zip(models, curve_figures(models), strict=True)
         ],
         "extras": [{"title": t, "src": _data_uri(figures[n])} for n, t in extra_figures(models).items()],
+        "claims_grid": _claims(a),
     }
+
+
+def _claims(a: argparse.Namespace) -> dict[str, Any] | None:
+    """The claims section's context, when the run tested the claims."""
+    if not a.claims:
+        return None
+    table = claims_page.read_claims(a.claims)
+    return claims_page.page_context(
+        table, a.claims_figures, json.loads(a.claims_grid), a.synthetic, a.confidence
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config", required=True, help="the workflow config as JSON")
     p.add_argument("--commit", default="unknown", help="the workflow's git commit")
     p.add_argument("--synthetic", action="store_true", help="the run used the synthetic demo set")
+    p.add_argument("--claims", help="claims.csv, when the run tested the study's claims")
+    p.add_argument("--claims-figures", nargs="*", default=[], help="the claims' figures (PNG)")
+    p.add_argument("--claims-grid", default="{}", help="the claims grid's spec as JSON")
+    p.add_argument("--confidence", type=float, default=0.95, help="the intervals' confidence")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     setup_logging()
