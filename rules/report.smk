@@ -80,6 +80,8 @@ rule comparison:
         val=per_run(METRICS, split="val"),
         test=per_run(METRICS, split="test"),
         predictions=per_run(PREDICTIONS, seed=SEED0, split="test"),
+        val_predictions=per_run(PREDICTIONS, split="val"),
+        test_predictions=per_run(PREDICTIONS, split="test"),
         published=PUBLISHED,
         template=COMPARISON_TEMPLATE,
     output:
@@ -114,6 +116,8 @@ rule comparison:
         " --test-metrics {input.test:q}"
         " --published {input.published:q}"
         " --predictions {input.predictions:q}"
+        " --val-predictions {input.val_predictions:q}"
+        " --test-predictions {input.test_predictions:q}"
         " --bootstrap {params.bootstrap}"
         " --confidence {params.confidence}"
         " --seed {params.seed}"

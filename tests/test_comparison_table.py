@@ -260,3 +260,34 @@ def test_csv_text_cells_cannot_run_as_formulas_and_read_back_as_given(tmp_path, 
     back = read_comparison(tmp_path / "c.csv")
     assert back["name"][0] == name.replace("\r", "\n") and list(back["name"][1:]) == list(table["name"][1:])
     assert list(back["model"]) == ["A", "B", "baseline"]
+
+
+def _preds(rng, err, p_correct, n=300):
+    ages = rng.integers(1, 90, n)
+    correct = rng.random(n) < p_correct
+    cols = {"path": [f"{i}.jpg" for i in range(n)], "age": ages, "gender": 0}
+    noisy = {"pred_age": ages + rng.normal(0, err, n), "pred_gender": (~correct).astype(int)}
+    return pd.DataFrame({**cols, **noisy})
+
+
+def test_several_seeds_get_two_level_intervals_that_hold_the_seeds_spread():
+    import numpy as np
+
+    from workflow_scripts.comparison import seed_bounds
+
+    rng = np.random.default_rng(0)
+    runs = [{"model": "A"}, {"model": "A"}, {"model": "A"}, {"model": "B"}]
+    # A's seeds differ a lot (noise sd 5, 10, 15 years); B has one seed: no two-level bounds
+    preds = {s: [_preds(rng, e, 0.9) for e in (5, 10, 15, 5)] for s in ("val", "test")}
+    bounds = seed_bounds(runs, preds, n_boot=400, seed=1, confidence=0.95)
+    assert set(bounds) == {"A"}
+    a = bounds["A"]
+    maes = [(f["pred_age"] - f["age"]).abs().mean() for f in preds["test"][:3]]
+    lo, hi = a["test_age_mae_low"], a["test_age_mae_high"]
+    assert lo < np.mean(maes) < hi
+    # wider than the spread of the three seeds' means: seed noise at K=3, widened for few seeds
+    assert lo < min(maes) and hi > max(maes)
+    assert 0 < a["val_gender_accuracy_low"] < 0.9 < a["val_gender_accuracy_high"] <= 1
+    table = comparison(_runs(), {}, {"A": a}).set_index("model")
+    assert table.loc["A", "test_age_mae_low"] == lo and table.loc["A", "test_age_mae_high"] == hi
+    assert table.loc["B", "test_age_mae_low"] != lo  # B keeps its own run's bounds

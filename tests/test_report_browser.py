@@ -48,7 +48,8 @@ def test_report_opens_cleanly_at_desktop_and_phone_width(browser, demo_run, widt
     )
     from workflow_scripts.figure_names import report_figures
 
-    assert len(images) == len(report_figures(["A", "B"]))  # every figure of the one list, decoded
+    # every figure of the one list, and the claims' forest plot and data-size curve, decoded
+    assert len(images) == len(report_figures(["A", "B"])) + 2
     assert all(done and w > 0 for _, done, w in images), images
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == []

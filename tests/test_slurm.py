@@ -6,6 +6,7 @@ first status check brought forward.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -23,7 +24,7 @@ model_a: {epochs: 2, batch_size: 16}
 model_b: {epochs: 2, frozen_epochs: 1, batch_size: 16}
 predict: {input: null, scenes: 0}
 export: {formats: []}
-claims: {enabled: false}
+claims: {only: [a_mse_loss], seeds: 2, data_sizes: []}
 """
 
 
@@ -104,21 +105,30 @@ def _new_jobs(before: set[str], n: int, limit_s: float = 120) -> list[dict[str, 
         time.sleep(1)
 
 
-def test_demo_runs_through_the_slurm_profile(cluster, tmp_path):
+def test_demo_and_a_claims_grid_run_through_the_slurm_profile(cluster, tmp_path):
+    """The demo (tiny) with a tiny claims grid: each (model, variant, seed) its own job holding one GPU."""
     before = {j["id"] for j in _sacct()}
     _run_profile(tmp_path)
     assert (tmp_path / "results/report/index.html").exists()
+    assert "study_b_beats_a" in (tmp_path / "results/claims/claims.csv").read_text()
     for m in "AB":
         assert (tmp_path / f"results/eval/{m}/study/seed_7/test/metrics.json").exists()
-    jobs = _new_jobs(before, 8)
+    # trainings: the main run's 2, the baselines' second seed (2) and the variant's 2 seeds
+    jobs = _new_jobs(before, 6 + 10)
     train = [j for j in jobs if "train" in j["comment"]]
     other = [j for j in jobs if "train" not in j["comment"]]
-    assert len(train) == 2 and all("gres/gpu=1" in j["tres"] for j in train), jobs
-    # evaluate: 2 models x (val, test and the demo's other test set)
-    assert len(other) == 6 and all("evaluate" in j["comment"] and "gpu" not in j["tres"] for j in other), jobs
+    assert len(train) == 6 and all("gres/gpu=1" in j["tres"] for j in train), jobs
+    # (the executor's comment: rule_train_wildcards_<model>_<variant>_<seed>)
+    variants = sorted(re.search(r"_wildcards_[AB]_(\w+)_\d+$", j["comment"]).group(1) for j in train)
+    assert variants == ["a_mse_loss"] * 2 + ["study"] * 4, jobs
+    # evaluate: 2 models x (val, test and the demo's other test set), and the grid's new runs on test
+    assert len(other) == 6 + 4 and all(
+        "evaluate" in j["comment"] and "gpu" not in j["tres"] for j in other
+    ), jobs
     assert all(j["state"] == "COMPLETED" for j in jobs)
-    # the data and report steps ran on the submit host, not as jobs
-    assert not [j for j in jobs if any(r in j["comment"] for r in ("labels", "preprocess", "html_report"))]
+    # the data, table and report steps ran on the submit host, not as jobs
+    local = ("labels", "preprocess", "html_report", "claims_table", "claims_page")
+    assert not [j for j in jobs if any(r in j["comment"] for r in local)]
 
 
 def test_a_job_failing_on_the_cluster_fails_the_workflow_naming_rule_and_log(cluster, tmp_path):

@@ -119,9 +119,11 @@ def _per_seed(r: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _model_row(model: str, mine: list[dict[str, Any]], published: dict[str, Any]) -> dict[str, Any]:
-    """Means over seeds (bootstrap bounds too: the interval of a single run, on average), the spread over
-    seeds, the validation-test gap, and the study's numbers beside ours."""
+def _model_row(
+    model: str, mine: list[dict[str, Any]], published: dict[str, Any], bounds: dict[str, float]
+) -> dict[str, Any]:
+    """Means over seeds (bootstrap bounds: `bounds`, else a single run's interval, on average), the spread
+    over seeds, the validation-test gap, and the study's numbers beside ours."""
     per_seed = pd.DataFrame([_per_seed(r) for r in mine])
     row: dict[str, Any] = {
         "model": model,
@@ -129,6 +131,7 @@ def _model_row(model: str, mine: list[dict[str, Any]], published: dict[str, Any]
         "seeds": len(mine),
         "trainable_params": mine[0]["info"]["trainable_params"],
         **{col: float(per_seed[col].mean()) for col in per_seed},
+        **bounds,
     }
     for col in METRICS:
         row[f"{col}_std"] = float(per_seed[col].std(ddof=1)) if len(mine) > 1 else float("nan")
@@ -143,12 +146,18 @@ def _model_row(model: str, mine: list[dict[str, Any]], published: dict[str, Any]
     return row
 
 
-def comparison(runs: list[dict[str, Any]], published: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row per model (mean over seeds, *_std beside, bootstrap bounds *_low/*_high) and one for the
-    trivial baselines."""
+def comparison(
+    runs: list[dict[str, Any]],
+    published: dict[str, dict[str, Any]],
+    bounds: dict[str, dict[str, float]] | None = None,
+) -> pd.DataFrame:
+    """One row per model (mean over seeds, *_std beside, bootstrap bounds *_low/*_high: a single run's over
+    the images, or `bounds`' two-level ones for a model of several seeds) and one for the trivial
+    baselines."""
     rows = []
     for m in dict.fromkeys(r["model"] for r in runs):
-        rows.append(_model_row(m, [r for r in runs if r["model"] == m], published.get(m, {})))
+        mine = [r for r in runs if r["model"] == m]
+        rows.append(_model_row(m, mine, published.get(m, {}), (bounds or {}).get(m, {})))
     first = runs[0]
     rows.append(
         {
@@ -182,6 +191,45 @@ def model_difference(
         ("gender_accuracy", lambda s: (both[f"pred_gender_{s}"] == both["gender_a"]).astype(float)),
     ):
         out[metric] = uncertainty.paired_difference(per_image("a"), per_image("b"), n_boot, seed, confidence)
+    return out
+
+
+def seed_bounds(
+    runs: list[dict[str, Any]],
+    preds: dict[str, list[pd.DataFrame]],
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, dict[str, float]]:
+    """Per model with several seeds, two-level bootstrap bounds (seeds, then images) of the mean over seeds
+    of each val/test metric: training-run noise and test-sample noise together, as the claims' effects
+    have. `preds[split]` holds the predictions of `runs`, in the same order. {model: {col_low: .., ..}}."""
+    from .claims_stats import paired_effect
+
+    out: dict[str, dict[str, float]] = {}
+    for model in dict.fromkeys(r["model"] for r in runs):
+        idx = [i for i, r in enumerate(runs) if r["model"] == model]
+        if len(idx) < 2:
+            continue
+        bounds = out.setdefault(model, {})
+        for split, frames in preds.items():
+            arms = [frames[i] for i in idx]
+            if any(f["path"].tolist() != arms[0]["path"].tolist() for f in arms):
+                raise ValueError(f"the {split} predictions of Model {model}'s seeds hold other images")
+            for metric, values in (
+                ("age_mae", lambda f: (f["pred_age"] - f["age"]).abs()),
+                ("gender_accuracy", lambda f: (f["pred_gender"] == f["gender"]).astype(float)),
+            ):
+                v = np.stack([values(f).to_numpy(float) for f in arms])
+                res = paired_effect(
+                    np.zeros_like(v),
+                    v,
+                    higher_is_better=True,
+                    n_boot=n_boot,
+                    seed=seed,
+                    confidence=confidence,
+                )
+                bounds[f"{split}_{metric}_low"], bounds[f"{split}_{metric}_high"] = res["lo"], res["hi"]
     return out
 
 
@@ -284,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     p.add_argument("--test-metrics", nargs="+", required=True, help="test metrics.json, in the same order")
     p.add_argument("--published", required=True, help="the study's numbers (config/published.yaml)")
     p.add_argument("--predictions", nargs="+", default=[], help="test predictions.csv of 2 models, one seed")
+    p.add_argument("--val-predictions", nargs="*", default=[], help="val predictions.csv of every run")
+    p.add_argument("--test-predictions", nargs="*", default=[], help="test predictions.csv of every run")
     p.add_argument("--bootstrap", type=int, default=uncertainty.N_BOOT)
     p.add_argument("--confidence", type=float, default=uncertainty.CONFIDENCE)
     p.add_argument("--seed", type=int, default=0)
@@ -294,7 +344,17 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     a = p.parse_args(argv)
     setup_logging()
     published = yaml.safe_load(Path(a.published).read_text())
-    table = comparison(load_runs(a.info, a.val_metrics, a.test_metrics), published)
+    runs = load_runs(a.info, a.val_metrics, a.test_metrics)
+    bounds = None
+    if a.val_predictions or a.test_predictions:
+        preds = {
+            s: [pd.read_csv(f) for f in files]
+            for s, files in (("val", a.val_predictions), ("test", a.test_predictions))
+        }
+        if any(len(f) != len(runs) for f in preds.values()):
+            p.error("--val-predictions and --test-predictions need one file per run, in the order of --info")
+        bounds = seed_bounds(runs, preds, a.bootstrap, a.seed, a.confidence)
+    table = comparison(runs, published, bounds)
     if a.difference:
         if len(a.predictions) != 2:
             p.error("--difference needs the test predictions of exactly two models")

@@ -1,0 +1,164 @@
+"""Write the numbers of the README and docs from files the workflow wrote, never by hand.
+
+Each generated block sits between `<!-- NAME:start -->` and `<!-- NAME:end -->`. The files a block reads
+are committed beside this script (docs/runs/), copied there from a run by `--collect RESULTS_DIR`, which
+also records the date, commit and CPU of that run; a test reruns this script on them and checks that the
+docs do not change, so no number can be edited by hand or go stale silently.
+
+    python docs/numbers.py                       # rewrite the blocks from docs/runs/
+    python docs/numbers.py --check               # exit 1 if a block differs from what the files say
+    python docs/numbers.py --collect /path/to/a/demo/run   # copy a demo run's files into docs/runs/demo/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workflow_scripts.claims import load_claims  # noqa: E402
+from workflow_scripts.claims_grid import make_grid  # noqa: E402
+from workflow_scripts.claims_page import effect_text  # noqa: E402
+from workflow_scripts.configcheck import with_defaults  # noqa: E402
+
+DOCS_ROOT = ROOT  # where the documents to fill are (a test points it elsewhere)
+RUNS = ROOT / "docs" / "runs"
+DEMO = RUNS / "demo"
+REAL = ROOT.parent / "shared" / "reference" / "real_utkface_runs"
+# what --collect copies from a demo run: results/<source> -> docs/runs/demo/<name>
+DEMO_FILES = {
+    "claims/claims.csv": "claims.csv",
+    "claims/data_size.csv": "data_size.csv",
+    "claims/forest.png": "forest.png",
+    "claims/data_size.png": "data_size.png",
+}
+REAL_A = "model_a_100_epochs_9246926/train_info.json"
+
+
+def collect(results: Path) -> None:
+    """Copy a demo run's files into docs/runs/demo/, with where and when they were made."""
+    DEMO.mkdir(parents=True, exist_ok=True)
+    for src, name in DEMO_FILES.items():
+        shutil.copyfile(results / src, DEMO / name)
+    commit = subprocess.run(
+        ["git", "-C", str(results.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    made = pd.Timestamp((results / "claims/claims.csv").stat().st_mtime, unit="s").strftime("%Y-%m-%d")
+    run = {"date": made, "commit": commit or "unknown", "cpu": f"{_cpu_name()}, {len(_cpus())} cores"}
+    (DEMO / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    if (REAL / REAL_A).exists():
+        shutil.copyfile(REAL / REAL_A, RUNS / "real_model_a_train_info.json")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpus() -> list[int]:
+    import os
+
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+
+
+def claims_block() -> str:
+    """The demo's claims table, its figures, and the full grid's size and cost on the real data."""
+    run = json.loads((DEMO / "run.json").read_text())
+    table = pd.read_csv(DEMO / "claims.csv", keep_default_na=False, na_values={"lo": [""], "hi": [""]})
+    lines = [
+        f"The demo's small grid (measured {run['date']} at commit `{run['commit']}` on {run['cpu']}; demo",
+        "numbers, which say nothing about the study):",
+        "",
+        "| claim | model | metric | effect [95% interval] | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in table.to_dict("records"):
+        lines.append(f"| `{r['claim']}` | {r['model']} | {r['metric']} | {effect_text(r)} | {r['verdict']} |")
+    lines += [
+        "",
+        "![Forest plot of the demo's claims](docs/runs/demo/forest.png)",
+        "![The demo's data-size curve](docs/runs/demo/data_size.png)",
+        "",
+        full_grid_cost(),
+    ]
+    return "\n".join(lines)
+
+
+def full_grid_cost() -> str:
+    """How many trainings the full grid holds (config/config.yaml's claims keys), and what Model A's share
+    costs at the rate of the real-data 100-epoch run (Model B was never run on the real data)."""
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    config = with_defaults(yaml.safe_load((ROOT / "config/config.yaml").read_text()) or {}, schema)
+    claims = load_claims(
+        ROOT / "config/claims.yaml", ROOT / "config/claims.schema.yaml", ROOT / "config/schema.yaml"
+    )
+    grid = make_grid(config, claims, schema)
+    runs = grid.runs()
+    a_runs = [(v, s) for m, v, s in runs if m == "A"]
+    info = json.loads((RUNS / "real_model_a_train_info.json").read_text())
+    epochs = config["model_a"]["epochs"]
+    rate = info["train_time_s"] / (info["epochs_run"] * grid.n_train)  # s per epoch and training image
+    a_secs = sum(rate * epochs * grid.sizes.get(v, grid.n_train) for v, _ in a_runs)
+    return (
+        f"The full grid on the real data (`snakemake claims`, the defaults of `config/config.yaml`) holds "
+        f"{len(runs)} trainings ({len(a_runs)} of Model A, {len(runs) - len(a_runs)} of Model B; "
+        f"{len(grid.seeds)} seeds each). At the rate of this workflow's real-data run of Model A "
+        f"({info['train_time_s']:,.0f} s for {info['epochs_run']} epochs on 2 CPU cores), Model A's share is "
+        f"about {a_secs / 3600:,.0f} CPU-hours; Model B's has not been measured on the real data (it needs "
+        "the ImageNet weights). Each training is its own job, so a cluster runs them side by side, one GPU "
+        "each; `snakemake claims -n` prints the count and an estimate from your own benchmark files."
+    )
+
+
+BLOCKS = {"README.md": {"claims": claims_block}}
+
+
+def fill(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), flags=re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"ERROR: no {start} ... {end} block to fill")
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="exit 1 if a block differs; change nothing")
+    p.add_argument("--collect", type=Path, help="a demo run's results folder to copy into docs/runs/demo/")
+    a = p.parse_args()
+    if a.collect:
+        collect(a.collect)
+    stale = []
+    for doc, blocks in BLOCKS.items():
+        path = DOCS_ROOT / doc
+        text = new = path.read_text()
+        for name, make in blocks.items():
+            new = fill(new, name, make())
+        if new != text:
+            stale.append(doc)
+            if not a.check:
+                path.write_text(new)
+    if a.check and stale:
+        print(f"out of date: {', '.join(stale)} (run python docs/numbers.py)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
