@@ -113,3 +113,23 @@ def test_verdicts_say_inside_outside_and_who_is_better_in_words():
     lines = verdicts.model_difference(diff)
     assert lines[0].startswith("Age MAE, A minus B") and lines[0].endswith("Model B is better.")
     assert lines[1].endswith("the data cannot tell which model is better.")
+
+
+def test_the_headline_of_several_seeds_gives_their_mean_and_two_level_interval():
+    from workflow_scripts import verdicts
+
+    test = {m: {"n": 500, "gender_accuracy": 0.8, "age_mae": 9.0,
+                "ci": {"gender_accuracy": [0.77, 0.83], "age_mae": [8.5, 9.5], "confidence": 0.95}}
+            for m in "AB"}  # fmt: skip
+    table = pd.DataFrame(
+        [{"model": "A", "seeds": 3, "test_gender_accuracy": 0.85, "test_gender_accuracy_low": 0.8,
+          "test_gender_accuracy_high": 0.9, "test_age_mae": 8.0, "test_age_mae_low": 7.0,
+          "test_age_mae_high": 9.5},
+         {"model": "B", "seeds": 1}, {"model": "baseline", "seeds": None}]
+    )  # fmt: skip
+    a, b = verdicts.headline_seeds(table, test)
+    assert a.startswith(
+        "Model A on 500 unseen test images, mean of 3 seeds: gender accuracy 85.0% [80.0, 90.0],"
+    )
+    assert "age MAE 8.00 [7.0, 9.5] years" in a and "two-level bootstrap" in a
+    assert b == verdicts.headline({"B": test["B"]})[0]  # one seed: its own run's interval

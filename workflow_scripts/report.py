@@ -175,7 +175,7 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
         "git": a.commit,
         "comparison": table_rows(table),
         "reading": reading(table, histories),
-        "headline": verdicts.headline(test),
+        "headline": verdicts.headline_seeds(table, test) if len(seeds) > 1 else verdicts.headline(test),
         "sure": {
             "study": verdicts.study_inside(table),
             "difference": verdicts.model_difference(difference),

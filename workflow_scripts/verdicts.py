@@ -41,6 +41,26 @@ def headline(test: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def headline_seeds(table: pd.DataFrame, test: dict[str, dict[str, Any]]) -> list[str]:
+    """The headline of a run of several seeds: per model, the mean over seeds of its test numbers with
+    the comparison's two-level interval (seeds, then images); models of one seed as `headline` says."""
+    out = []
+    for _, row in table[table["model"].isin(list(test))].iterrows():
+        m, k = row["model"], int(row["seeds"])
+        if k < 2:
+            out += headline({m: test[m]})
+            continue
+        parts = []
+        for x in ("gender_accuracy", "age_mae"):
+            ci = fmt_interval(x, row[f"test_{x}_low"], row[f"test_{x}_high"])
+            parts.append(f"{NAMES[x]} {fmt(x, row[f'test_{x}'])} {ci}")
+        out.append(
+            f"Model {m} on {test[m]['n']} unseen test images, mean of {k} seeds: {parts[0]}, {parts[1]} "
+            "years (intervals from a two-level bootstrap over the seeds and the images)."
+        )
+    return out
+
+
 def study_inside(table: pd.DataFrame) -> list[str]:
     """Per model and metric: is the study's validation value inside our validation interval?"""
     out = []
