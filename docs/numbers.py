@@ -38,6 +38,8 @@ DEMO = RUNS / "demo"
 REAL = ROOT.parent / "shared" / "reference" / "real_utkface_runs"
 # what --collect copies from a demo run: results/<source> -> docs/runs/demo/<name>
 DEMO_FILES = {
+    "comparison.csv": "comparison.csv",
+    "model_difference.json": "model_difference.json",
     "claims/claims.csv": "claims.csv",
     "claims/data_size.csv": "data_size.csv",
     "claims/forest.png": "forest.png",
@@ -55,10 +57,26 @@ def collect(results: Path) -> None:
         ["git", "-C", str(results.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     made = pd.Timestamp((results / "claims/claims.csv").stat().st_mtime, unit="s").strftime("%Y-%m-%d")
-    run = {"date": made, "commit": commit or "unknown", "cpu": f"{_cpu_name()}, {len(_cpus())} cores"}
+    run = {
+        "date": made,
+        "commit": commit or "unknown",
+        "cpu": f"{_cpu_name()}, {len(_cpus())} cores",
+        "elapsed": _elapsed(results.parent / ".snakemake" / "log"),
+    }
     (DEMO / "run.json").write_text(json.dumps(run, indent=1) + "\n")
     if (REAL / REAL_A).exists():
         shutil.copyfile(REAL / REAL_A, RUNS / "real_model_a_train_info.json")
+
+
+def _elapsed(logs: Path) -> str:
+    """The wall time of the newest Snakemake run that finished with every step done, as it logged it."""
+    for log in sorted(logs.glob("*.snakemake.log"), reverse=True):
+        text = log.read_text()
+        found = re.search(r"^Elapsed time: (\d+):(\d\d):(\d\d)", text, flags=re.M)
+        if found and "(100%) done" in text:
+            h, m, sec = map(int, found.groups())
+            return f"{60 * h + m} min {sec} s"
+    return "unknown"
 
 
 def _cpu_name() -> str:
@@ -75,6 +93,33 @@ def _cpus() -> list[int]:
     import os
 
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+
+
+def _metric(row: pd.Series, metric: str) -> str:
+    lo, hi = row[f"test_{metric}_low"], row[f"test_{metric}_high"]
+    if metric == "gender_accuracy":
+        return f"{100 * row[f'test_{metric}']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"{row[f'test_{metric}']:.2f} years [{lo:.2f}, {hi:.2f}]"
+
+
+def demo_block() -> str:
+    """What the demo's models reached on its test split, and how long it took, from its files."""
+    run = json.loads((DEMO / "run.json").read_text())
+    table = pd.read_csv(DEMO / "comparison.csv").set_index("model")
+    diff = json.loads((DEMO / "model_difference.json").read_text())
+    a, b, base = table.loc["A"], table.loc["B"], table.loc["baseline"]
+    age, acc = diff["age_mae"], diff["gender_accuracy"]
+    return (
+        f"In the demo (measured {run['date']} at commit `{run['commit']}` on {run['cpu']}) Model A reached "
+        f"a test gender accuracy of {_metric(a, 'gender_accuracy')} (95% intervals) and an age MAE of "
+        f"{_metric(a, 'age_mae')}, against {100 * base['test_gender_accuracy']:.1f}% and "
+        f"{base['test_age_mae']:.2f} years for the trivial baselines. No ImageNet weights can be fetched "
+        f"offline, so the demo's VGG16 starts from random weights: {_metric(b, 'gender_accuracy')} and "
+        f"{_metric(b, 'age_mae')}. On the same {diff['n']} test images, A minus B (paired intervals): age "
+        f"MAE {age['difference']:+.2f} years [{age['low']:+.2f}, {age['high']:+.2f}], gender accuracy "
+        f"{100 * acc['difference']:+.1f} points [{100 * acc['low']:+.1f}, {100 * acc['high']:+.1f}]. That "
+        f"run took {run['elapsed']}, its claims grid included."
+    )
 
 
 def claims_block() -> str:
@@ -126,7 +171,7 @@ def full_grid_cost() -> str:
     )
 
 
-BLOCKS = {"README.md": {"claims": claims_block}}
+BLOCKS = {"README.md": {"demo": demo_block, "claims": claims_block}}
 
 
 def fill(text: str, name: str, body: str) -> str:
