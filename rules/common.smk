@@ -241,6 +241,15 @@ def get_train_resource(name):
     return resource
 
 
+def get_require_gpu(wildcards):
+    """`--require-gpu` when the variant's `train.require_gpu` asks (a run must not fall back to the CPU)."""
+    return (
+        "--require-gpu"
+        if variant_config(wildcards.variant)["train"]["require_gpu"]
+        else ""
+    )
+
+
 def get_b_note():
     """Said on every claims row that involves Model B, when the grid's B starts from random weights."""
     if variant_config(GRID.baseline)["model_b"]["weights"] != "none":
@@ -359,7 +368,10 @@ def say_grid_cost():
     wanted = config["claims"]["enabled"] or "claims" in sys.argv[1:]
     if wanted and workflow.is_main_process:
         done = lambda m, v, s: os.path.exists(MODEL.format(model=m, variant=v, seed=s))
-        epochs = lambda m, v: variant_config(v)[f"model_{m.lower()}"]["epochs"]
+        epochs = lambda m, v: (
+            variant_config(v)["train"]["epochs"]
+            or variant_config(v)[f"model_{m.lower()}"]["epochs"]
+        )
         main_runs = [(m, STUDY, s) for m in MODELS for s in SEEDS]
         print(estimate(GRID, TRAIN_BENCHMARK, done, epochs, main_runs), file=sys.stderr)
 

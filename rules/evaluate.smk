@@ -6,7 +6,7 @@ rule evaluate:
         model=rules.train.output.model,
         images=get_eval_array,
         split=get_eval_labels,
-        train_split=split_file("train"),
+        train_split=get_train_split,
     output:
         predictions=PREDICTIONS,
         metrics=METRICS,
@@ -43,7 +43,7 @@ rule evaluate:
         " --bootstrap {params.bootstrap}"
         " --confidence {params.confidence}"
         " --seed {params.seed}"
-        " --tag {wildcards.model} {wildcards.seed} {wildcards.split}"
+        " --tag {wildcards.model} {wildcards.seed} {wildcards.split} {wildcards.variant}"
         " --predictions {output.predictions:q}"
         " --metrics {output.metrics:q}"
         " --log {log:q}"

@@ -54,7 +54,7 @@ rule train:
     params:
         config=get_train_config,
         resume=RESUME_DIR,
-        require_gpu="--require-gpu" if config["train"]["require_gpu"] else "",
+        require_gpu=get_require_gpu,
     shell:
         "python -m workflow_scripts.train"
         " --model {wildcards.model}"

@@ -25,13 +25,23 @@ def test_the_default_grid_is_every_claim_and_the_data_size_curve_over_five_seeds
     assert g.baseline == STUDY and g.seeds == [42, 43, 44, 45, 46]
     assert g.n_train == train_size(full_config()["split"]) == 4000
     # the study's own 4,000 is the baseline, not a variant of its own
-    assert g.sizes == {"n500": 500, "n1000": 1000, "n2000": 2000, "n8000": 8000, "n16000": 16000}
+    assert g.sizes == {"n500": 500, "n1000": 1000, "n2000": 2000}
     runs = g.runs()
-    assert len(runs) == len(set(runs)) == (2 + len(CLAIMS) + 2 * 5) * 5
+    assert len(runs) == len(set(runs)) == (2 + len(CLAIMS) + 2 * 3) * 5
     assert runs[:5] == [("A", STUDY, s) for s in g.seeds]
     assert {v for m, v, _ in runs if m == "B"} >= {"b_adamw", "n500", STUDY}
-    assert [n for n, _ in g.curve()] == [500, 1000, 2000, 4000, 8000, 16000]
+    assert [n for n, _ in g.curve()] == [500, 1000, 2000, 4000]
     assert dict(g.curve())[4000] == STUDY
+
+
+def test_sizes_above_the_training_split_need_images_outside_the_splits():
+    with pytest.raises(ConfigError, match=r"claims.data_sizes.*\[8000\].*split.test_size"):
+        _grid(data_sizes=[500, 8000])
+    cfg = full_config(claims={"data_sizes": [500, 8000]}, split={"test_size": 3000})
+    assert make_grid(cfg, CLAIMS, SCHEMA).sizes == {"n500": 500, "n8000": 8000}
+    cfg = full_config(claims={"data_sizes": [500]}, split={"train_val_fraction": 0.9})
+    with pytest.raises(ConfigError, match=r"claims.data_sizes.*split.train_val_fraction"):
+        make_grid(cfg, CLAIMS, SCHEMA)
 
 
 def test_only_and_seeds_pick_the_grid():
@@ -59,12 +69,29 @@ def test_overrides_make_a_baseline_of_their_own_under_every_variant():
         ({"only": ["a_mse_loss", "no_such_claim"]}, ["claims.only", "'no_such_claim'", "a_bn_before_relu"]),
         ({"overrides": {"split": {"train_val_size": 100}}}, ["claims.overrides", "split", "share"]),
         ({"overrides": {"model_a": {"epochs": 0}}}, ["claims.overrides", "model_a.epochs"]),
+        (
+            {"overrides": {"model_a": {"age_loss": "mae"}}, "only": ["a_mse_loss"]},
+            ["a_mse_loss", "trains what"],
+        ),
     ],
 )
 def test_what_the_grid_cannot_do_is_one_error_naming_the_key(claims, words):
     with pytest.raises(ConfigError) as err:
         _grid(**claims)
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_overrides_of_the_schedule_only_keep_the_main_run_as_the_baseline():
+    g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[], overrides={"train": {"resources": {"gpu": 0}}})
+    assert g.baseline == STUDY and g.variants[STUDY] == {}  # the main run keeps its own resources
+    assert g.variants["a_mse_loss"]["train"] == {"resources": {"gpu": 0}}
+
+
+def test_a_claim_may_not_take_a_name_of_the_grid(tmp_path):
+    bad = [{**CLAIMS[0], "id": name} for name in ("study", "n500")]
+    for claim in bad:
+        with pytest.raises(ConfigError, match=f"claim `{claim['id']}`: the id is a name of the grid"):
+            make_grid(full_config(), [claim], SCHEMA)
 
 
 def _bench(path, seconds):

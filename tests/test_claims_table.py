@@ -5,6 +5,7 @@ curve come from the baselines, and the page escapes what it shows."""
 import json
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,13 @@ def _write_run(d, rng, age_err, p_correct, train_time=100.0, best_epoch=5, param
             "pred_gender": np.where(correct, genders, 1 - genders),
         }
     ).to_csv(d / "p.csv", index=False)
-    info = {"train_time_s": train_time, "best_epoch": best_epoch, "trainable_params": params}
+    info = {
+        "train_time_s": train_time,
+        "best_epoch": best_epoch,
+        "trainable_params": params,
+        "host": "h",
+        "gpus": [],
+    }
     (d / "i.json").write_text(json.dumps(info))
     wobble = jump * (np.arange(10) % 2)
     pd.DataFrame(
@@ -59,7 +66,7 @@ def _runs(tmp_path, seeds, arms):
     runs = {}
     for (m, v), kw in arms.items():
         for s in seeds:
-            rng = np.random.default_rng([s, hash((m, v)) % 1000])
+            rng = np.random.default_rng([s, zlib.crc32(f"{m}/{v}".encode())])
             runs[(m, v, s)] = _write_run(tmp_path / f"{m}_{v}_{s}", rng, **kw)
     return runs
 
@@ -254,3 +261,48 @@ def test_the_cli_writes_a_table_the_page_shows_escaped(tmp_path, table):
         "Demo numbers" in html and "the same 2 seeds (1, 2)" in html and f"same {N_IMG} test images" in html
     )
     assert html.count('<tr class="verdict-') == len(read)
+
+
+def test_what_cannot_be_measured_is_not_shown_with_its_reason(tmp_path):
+    seeds = [1, 2]
+    arms = {
+        ("A", STUDY): {"age_err": 5.0, "p_correct": 0.8},
+        ("A", "a_x"): {"age_err": 5.0, "p_correct": 0.8},
+        ("B", STUDY): {"age_err": 5.0, "p_correct": 0.8},
+    }
+    runs = _runs(tmp_path, seeds, arms)
+    for s in seeds:  # B's runs: two epochs of history, and another machine
+        r = runs[("B", STUDY, s)]
+        r.history = r.history.iloc[:2]
+        r.info["host"] = "other"
+    t, _ = claims_table.claims_table(_spec(seeds), runs, BOOT)
+    jumps = _row(t, "study_b_less_variance", "val_age_mae_jumps")
+    assert jumps["verdict"] == "not shown (too few epochs to measure)" and pd.isna(jumps["effect"])
+    assert (
+        _row(t, "study_same_train_time", "train_time")["verdict"]
+        == "not shown (trained on different hardware)"
+    )
+
+
+def test_a_frozen_phase_is_not_counted_as_jumps(tmp_path):
+    run = _write_run(tmp_path / "r", np.random.default_rng(0), 5.0, 0.8)
+    steady = claims_table.jumps(run, "val_age_mae")
+    run.history["phase"] = ["frozen"] * 3 + ["unfrozen"] * 7
+    run.history.loc[:2, "val_age_mae"] += 5.0  # the frozen phase sits 5 years higher: one step at unfreezing
+    assert claims_table.jumps(run, "val_age_mae") == pytest.approx(steady)
+
+
+def test_the_variant_must_score_the_baselines_images(tmp_path):
+    runs = _runs(
+        tmp_path,
+        [1, 2],
+        {
+            ("A", STUDY): {"age_err": 5.0, "p_correct": 0.8},
+            ("A", "a_x"): {"age_err": 5.0, "p_correct": 0.8},
+            ("B", STUDY): {"age_err": 5.0, "p_correct": 0.8},
+        },
+    )
+    for s in (1, 2):  # the variant's two seeds agree with each other, not with the baseline
+        runs[("A", "a_x", s)].pred = runs[("A", "a_x", s)].pred.iloc[::-1]
+    with pytest.raises(ValueError, match="scores other test images"):
+        claims_table.claims_table(_spec([1, 2]), runs, BOOT)

@@ -291,3 +291,19 @@ def test_several_seeds_get_two_level_intervals_that_hold_the_seeds_spread():
     table = comparison(_runs(), {}, {"A": a}).set_index("model")
     assert table.loc["A", "test_age_mae_low"] == lo and table.loc["A", "test_age_mae_high"] == hi
     assert table.loc["B", "test_age_mae_low"] != lo  # B keeps its own run's bounds
+
+
+def test_the_difference_of_a_and_b_over_seeds_is_paired_and_two_level():
+    import numpy as np
+
+    from workflow_scripts.comparison import model_difference_seeds
+
+    a = [_preds(np.random.default_rng(s), 4, 0.9) for s in (1, 2, 3)]
+    b = [_preds(np.random.default_rng(s), 8, 0.7) for s in (1, 2, 3)]  # same ages: same seeds' images
+    d = model_difference_seeds(a, b, n_boot=400, seed=1, confidence=0.95)
+    assert d["seeds"] == 3 and d["n"] == 300
+    age, acc = d["age_mae"], d["gender_accuracy"]
+    assert age["low"] < age["difference"] < age["high"] < 0  # A's error is smaller: A minus B < 0
+    assert 0 < acc["low"] < acc["difference"] < acc["high"]
+    with pytest.raises(ValueError, match="same images"):
+        model_difference_seeds(a, [f.iloc[::-1] for f in b], n_boot=10, seed=1, confidence=0.95)

@@ -1,4 +1,4 @@
-"""The README's generated numbers are what the committed run files say: `docs/numbers.py --check` passes,
+"""The README's generated numbers are what the committed run files say: `docs/fill_numbers.py --check` passes,
 and a number edited by hand makes it fail."""
 
 import importlib.util
@@ -10,7 +10,7 @@ from conftest import ROOT
 
 
 def _numbers():
-    spec = importlib.util.spec_from_file_location("numbers_doc", ROOT / "docs" / "numbers.py")
+    spec = importlib.util.spec_from_file_location("numbers_doc", ROOT / "docs" / "fill_numbers.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -18,7 +18,7 @@ def _numbers():
 
 def test_the_docs_hold_what_the_committed_run_files_say():
     proc = subprocess.run(
-        [sys.executable, "docs/numbers.py", "--check"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "docs/fill_numbers.py", "--check"], cwd=ROOT, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     numbers = _numbers()
@@ -38,7 +38,7 @@ def test_a_number_edited_by_hand_is_caught(tmp_path, monkeypatch):
     tampered = text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1 :]
     (tmp_path / "README.md").write_text(tampered)
     monkeypatch.setattr(numbers, "DOCS_ROOT", tmp_path)
-    monkeypatch.setattr(sys, "argv", ["numbers.py", "--check"])
+    monkeypatch.setattr(sys, "argv", ["fill_numbers.py", "--check"])
     assert numbers.main() == 1
-    monkeypatch.setattr(sys, "argv", ["numbers.py"])
+    monkeypatch.setattr(sys, "argv", ["fill_numbers.py"])
     assert numbers.main() == 0 and (tmp_path / "README.md").read_text() == text

@@ -53,6 +53,11 @@ def read_table(path: str | Path, columns: tuple[str, ...], numeric: tuple[str, .
     return df
 
 
+def verdict_group(verdict: str) -> str:
+    """The colour group of a verdict: "not shown" with any reason (one seed, too few epochs) is not shown."""
+    return NOT_SHOWN if str(verdict).startswith(NOT_SHOWN) else VERDICT_GROUP.get(verdict, verdict)
+
+
 def check_values(df: pd.DataFrame, path: str | Path, col: str, allowed: tuple[str, ...]) -> None:
     bad = sorted(set(df[col].fillna("").astype(str)) - set(allowed))
     if bad:
@@ -77,7 +82,7 @@ def _labels(rows: pd.DataFrame) -> list[str]:
 def _forest_panel(ax: plt.Axes, rows: pd.DataFrame, unit: str) -> None:
     ratio = unit == "ratio"
     y = np.arange(len(rows))
-    groups = rows["verdict"].map(VERDICT_GROUP)
+    groups = rows["verdict"].map(verdict_group)
     ax.axvline(1.0 if ratio else 0.0, color="#333", lw=1, ls="--", label="no effect", zorder=1)
     ok = rows["lo"].notna() & rows["hi"].notna()
     if ok.any():
@@ -114,7 +119,7 @@ def forest(claims: pd.DataFrame) -> plt.Figure:
     )
     for ax, rows, unit in zip(axes[:, 0], panels, units, strict=True):
         _forest_panel(ax, rows, unit)
-    present = [g for g in VERDICT_STYLE if g in set(claims["verdict"].map(VERDICT_GROUP))]
+    present = [g for g in VERDICT_STYLE if g in set(claims["verdict"].map(verdict_group))]
     handles = [
         Line2D([], [], color=VERDICT_STYLE[g][0], marker=VERDICT_STYLE[g][1], ls="", ms=8, label=g)
         for g in present
@@ -171,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.cmd == "forest":
         claims = read_table(a.claims, CLAIM_COLUMNS, ("effect", "lo", "hi", "seeds"))
         check_values(claims, a.claims, "unit", UNITS)
-        check_values(claims, a.claims, "verdict", tuple(VERDICT_GROUP))
+        not_shown = claims["verdict"].astype(str).str.startswith(NOT_SHOWN)  # with its reason, if any
+        check_values(claims[~not_shown], a.claims, "verdict", tuple(VERDICT_GROUP))
         fig = forest(claims)
     else:
         if a.study_size < 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ BASELINE = "baseline"
 MODELS = ("A", "B")
 # what a grid run may change: how it trains, never the data every run shares
 TRAINING_KEYS = ("model_a", "model_b", "augmentation", "train")
+RESERVED = (STUDY, BASELINE)
+SIZE_NAME = re.compile(r"n\d+")
 
 
 def train_size(split: dict[str, Any]) -> int:
@@ -70,6 +73,59 @@ class Grid:
         }
 
 
+def trained(config: dict[str, Any]) -> dict[str, Any]:
+    """What of a config shapes a training (how it runs, `train.resources`, left out)."""
+    out = {k: config[k] for k in TRAINING_KEYS}
+    out["train"] = {k: v for k, v in config["train"].items() if k != "resources"}
+    return out
+
+
+def _fail(message: str) -> None:
+    raise ConfigError(message)
+
+
+def _check_keys(cc: dict[str, Any], chosen: list[dict[str, Any]]) -> None:
+    """Overrides and variants may change how the grid's runs train, never the data they share."""
+    outside = [k for k in cc["overrides"] if k not in TRAINING_KEYS]
+    if outside:
+        _fail(
+            f"config key `claims.overrides`: {', '.join(outside)} cannot differ within the grid (its runs "
+            f"share the data); it may set {', '.join(TRAINING_KEYS)}"
+        )
+    for c in chosen:
+        outside = [k for k in c["variant"] if k not in TRAINING_KEYS]
+        if outside:
+            _fail(
+                f"{cc['file']}: claim `{c['id']}`: its variant sets {', '.join(outside)}; a variant may set "
+                f"only {', '.join(TRAINING_KEYS)} (the grid's runs share the data)"
+            )
+        if c["id"] in RESERVED or SIZE_NAME.fullmatch(c["id"]):
+            _fail(
+                f"{cc['file']}: claim `{c['id']}`: the id is a name of the grid's own "
+                "(study, baseline, n<size>)"
+            )
+
+
+def _check_sizes(config: dict[str, Any], n_train: int | None) -> None:
+    """The data-size curve needs a training split of known size, and images outside the splits for the
+    sizes above it."""
+    sizes, split = config["claims"]["data_sizes"], config["split"]
+    if not sizes:
+        return
+    if n_train is None:
+        _fail(
+            "config key `claims.data_sizes` needs a training split of fixed size: set "
+            "`split.train_val_size`, not `split.train_val_fraction`, or set `claims.data_sizes: []`"
+        )
+    above = [n for n in sizes if n > n_train]
+    if above and split["test_size"] is None:
+        _fail(
+            f"config key `claims.data_sizes`: {above} are above the {n_train} images of the training split, "
+            "and every other image goes to validation or test; set `split.test_size` to leave images for "
+            "them, or keep the sizes at most the training split"
+        )
+
+
 def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict[str, Any]) -> Grid:
     """The grid of `config` (validated, defaults filled) over the claims of the claims file; a
     ConfigError naming `claims.only`, `claims.overrides` or `claims.data_sizes` when they cannot be met."""
@@ -77,7 +133,7 @@ def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict
     ids = [c["id"] for c in claims]
     unknown = [i for i in cc["only"] or [] if i not in ids]
     if unknown:
-        raise ConfigError(
+        _fail(
             f"config key `claims.only`: no claim {', '.join(map(repr, unknown))} in {cc['file']} "
             f"(its ids: {', '.join(ids)})"
         )
@@ -85,30 +141,25 @@ def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict
     overrides = cc["overrides"]
     problems = config_problems(apply_variant(config, overrides), schema)
     if problems:
-        raise ConfigError(
-            "config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(problems)
-        )
-    outside = [k for k in overrides if k not in TRAINING_KEYS]
-    if outside:
-        raise ConfigError(
-            f"config key `claims.overrides`: {', '.join(outside)} cannot differ within the grid (its runs "
-            f"share the data); it may set {', '.join(TRAINING_KEYS)}"
-        )
+        _fail("config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(problems))
+    _check_keys(cc, chosen)
+    n_train = None if config["split"]["train_val_fraction"] else train_size(config["split"])
+    _check_sizes(config, n_train)
+    base = apply_variant(config, overrides)
+    # overrides that change only how runs are scheduled keep the main run as the baseline
+    baseline = STUDY if trained(base) == trained(config) else BASELINE
     for c in chosen:
-        outside = [k for k in c["variant"] if k not in TRAINING_KEYS]
-        if outside:
-            raise ConfigError(
-                f"{cc['file']}: claim `{c['id']}`: its variant sets {', '.join(outside)}; a variant may set "
-                f"only {', '.join(TRAINING_KEYS)} (the grid's runs share the data)"
+        if trained(apply_variant(base, c["variant"])) == trained(base):
+            _fail(
+                f"claim `{c['id']}`: its variant trains what the baseline trains (the config or "
+                "`claims.overrides` already sets its values); the claim cannot be tested so"
             )
-    n_train = train_size(apply_variant(config, overrides)["split"])
-    sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train}
-    baseline = BASELINE if overrides else STUDY
-    variants = {STUDY: {}, baseline: overrides}
+    variants: dict[str, dict[str, Any]] = {STUDY: {}} | ({} if baseline == STUDY else {BASELINE: overrides})
     variants |= {c["id"]: apply_variant(overrides, c["variant"]) for c in chosen}
+    sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train}
     variants |= {v: overrides for v in sizes}
     seeds = [config["seed"] + i for i in range(cc["seeds"])]
-    return Grid(baseline, seeds, chosen, sizes, n_train, variants)
+    return Grid(baseline, seeds, chosen, sizes, n_train or 0, variants)
 
 
 def _seconds(tsv: Path) -> float | None:

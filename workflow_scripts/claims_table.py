@@ -74,10 +74,11 @@ class Run:
         self.source = predictions
 
 
-def per_image(runs: list[Run], metric: str) -> np.ndarray:
-    """(seeds, images) values of a per-image metric; every run must score the same test images."""
-    first = runs[0].pred["path"].tolist()
-    for r in runs[1:]:
+def per_image(runs: list[Run], metric: str, paths: list[str] | None = None) -> np.ndarray:
+    """(seeds, images) values of a per-image metric; every run must score the same test images (`paths`,
+    or the first run's) in the same order, or nothing is paired."""
+    first = paths if paths is not None else runs[0].pred["path"].tolist()
+    for r in runs:
         if r.pred["path"].tolist() != first:
             raise ValueError(
                 f"{r.source} scores other test images than {runs[0].source}: rerun its evaluation"
@@ -87,9 +88,14 @@ def per_image(runs: list[Run], metric: str) -> np.ndarray:
 
 def jumps(run: Run, column: str) -> float:
     """Epoch-to-epoch variation of a validation curve, from the epoch after the first fifth (the first
-    epochs' fall is learning, not jumping)."""
-    curve = run.history[column].to_numpy(float) * (100.0 if "accuracy" in column else 1.0)
-    return cs.curve_variance(curve[max(1, len(curve) // 5) :])
+    epochs' fall is learning, not jumping) and after a frozen phase (unfreezing is one step, not noise);
+    NaN when fewer than 3 epochs are left."""
+    h = run.history
+    start = max(1, len(h) // 5)
+    if "phase" in h and (h["phase"] == "frozen").any():
+        start = max(start, int((h["phase"] == "frozen").sum()))
+    curve = h[column].to_numpy(float)[start:] * (100.0 if "accuracy" in column else 1.0)
+    return cs.curve_variance(curve) if len(curve) >= 3 else float("nan")
 
 
 def _flip(verdict: str, study_says: str) -> str:
@@ -112,7 +118,8 @@ def effect_row(
 ) -> dict:
     """The effect of `var` against `base` (paired by seed) on `metric`, with its interval and verdict."""
     if metric in PER_IMAGE:
-        b, v = per_image(base, metric), per_image(var, metric)
+        b = per_image(base, metric)
+        v = per_image(var, metric, base[0].pred["path"].tolist())
         unit, higher = PER_IMAGE[metric][1:]
         res = cs.paired_effect(b, v, higher_is_better=higher, **boot)
         means = b.mean(), v.mean()
@@ -121,6 +128,8 @@ def effect_row(
             unit, higher = PER_RUN[metric]
             values = lambda r: float(r.info[metric])  # noqa: E731
         b, v = np.array([values(r) for r in base]), np.array([values(r) for r in var])
+        if not np.isfinite(np.concatenate([b, v])).all():
+            return _not_measured(metric, unit, study_says, len(base), "too few epochs to measure")
         res = cs.paired_effect_scalar(b, v, higher_is_better=higher, **boot)
         means = b.mean(), v.mean()
     return {
@@ -139,10 +148,35 @@ def effect_row(
     }
 
 
+def _not_measured(metric: str, unit: str, study_says: str, k: int, why: str) -> dict:
+    nan = float("nan")
+    return {
+        "metric": metric,
+        "unit": unit,
+        "study_says": study_says,
+        "baseline": nan,
+        "variant": nan,
+        "effect": nan,
+        "lo": None,
+        "hi": None,
+        "p_better": None,
+        "seeds": k,
+        "n_images": None,
+        "verdict": f"{cs.NOT_SHOWN} ({why})",
+    }
+
+
+def _hardware(r: Run) -> tuple:
+    return r.info["host"], tuple(r.info["gpus"])
+
+
 def time_ratio_row(base: list[Run], var: list[Run], boot: Mapping[str, Any]) -> dict:
     """Training time of B over A's, paired by seed, on the log scale (a ratio's interval), judged as an
     equivalence: supported when the interval lies within TIME_MARGIN either way, contradicted when it lies
     wholly outside, not shown otherwise."""
+    machines = {_hardware(r) for r in [*base, *var]}
+    if len(machines) > 1:
+        return _not_measured("train_time", "ratio", "same", len(base), "trained on different hardware")
     t = [np.log([r.info["train_time_s"] for r in arm]) for arm in (base, var)]
     res = cs.paired_effect_scalar(t[0], t[1], higher_is_better=False, **boot)
     lo, hi = (None, None) if res["lo"] is None else (float(np.exp(res["lo"])), float(np.exp(res["hi"])))

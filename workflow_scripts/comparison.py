@@ -194,6 +194,32 @@ def model_difference(
     return out
 
 
+def model_difference_seeds(
+    preds_a: list[pd.DataFrame], preds_b: list[pd.DataFrame], n_boot: int, seed: int, confidence: float
+) -> dict[str, Any]:
+    """`model_difference` over several seeds: A minus B, the mean over seeds (paired by seed, the same
+    images), with a two-level bootstrap interval (seeds, then images)."""
+    from .claims_stats import paired_effect
+
+    paths = preds_a[0]["path"].tolist()
+    if any(f["path"].tolist() != paths for f in [*preds_a, *preds_b]):
+        raise ValueError("the models' seeds were not evaluated on the same images in the same order")
+    out: dict[str, Any] = {
+        "n": len(paths),
+        "confidence": confidence,
+        "resamples": n_boot,
+        "seeds": len(preds_a),
+    }
+    for metric, per_image in (
+        ("age_mae", lambda f: (f["pred_age"] - f["age"]).abs()),
+        ("gender_accuracy", lambda f: (f["pred_gender"] == f["gender"]).astype(float)),
+    ):
+        a, b = (np.stack([per_image(f).to_numpy(float) for f in arm]) for arm in (preds_a, preds_b))
+        res = paired_effect(b, a, higher_is_better=True, n_boot=n_boot, seed=seed, confidence=confidence)
+        out[metric] = {"difference": res["effect"], "low": res["lo"], "high": res["hi"]}
+    return out
+
+
 def seed_bounds(
     runs: list[dict[str, Any]],
     preds: dict[str, list[pd.DataFrame]],
@@ -358,8 +384,17 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     if a.difference:
         if len(a.predictions) != 2:
             p.error("--difference needs the test predictions of exactly two models")
-        preds = [pd.read_csv(f) for f in a.predictions]
-        write_json(a.difference, model_difference(*preds, a.bootstrap, a.seed, a.confidence))
+        tests = {
+            m: [f for r, f in zip(runs, a.test_predictions, strict=False) if r["model"] == m] for m in "AB"
+        }
+        if all(len(t) > 1 for t in tests.values()):
+            arms = [[pd.read_csv(f) for f in tests[m]] for m in "AB"]
+            diff = model_difference_seeds(*arms, a.bootstrap, a.seed, a.confidence)
+        else:
+            diff = model_difference(
+                *[pd.read_csv(f) for f in a.predictions], a.bootstrap, a.seed, a.confidence
+            )
+        write_json(a.difference, diff)
     write_comparison(table, a.csv)
     with atomic_path(a.html, ".html") as tmp:
         tmp.write_text(table_html(table, a.template) + "\n")

@@ -143,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     p.add_argument("--bootstrap", type=int, default=uncertainty.N_BOOT, help="resamples; 0 = no intervals")
     p.add_argument("--confidence", type=float, default=uncertainty.CONFIDENCE)
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
-    p.add_argument("--tag", nargs=3, metavar=("MODEL", "SEED", "SPLIT"), help="recorded in metrics.json")
+    p.add_argument(
+        "--tag", nargs=4, metavar=("MODEL", "SEED", "SPLIT", "VARIANT"), help="recorded in metrics.json"
+    )
     p.add_argument("--predictions", required=True)
     p.add_argument("--metrics", required=True)
     a = p.parse_args(argv)
@@ -160,7 +162,13 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     with atomic_path(a.predictions, ".csv") as tmp:
         pred.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     if a.tag:
-        metrics = {"model": a.tag[0], "seed": int(a.tag[1]), "split": a.tag[2], **metrics}
+        metrics = {
+            "model": a.tag[0],
+            "seed": int(a.tag[1]),
+            "split": a.tag[2],
+            "variant": a.tag[3],
+            **metrics,
+        }
     write_json(a.metrics, metrics)
     log.info(
         "%s on %s: gender accuracy %.4f (baseline %.4f), age MAE %.3f (baseline %.3f)",

@@ -5,9 +5,9 @@ are committed beside this script (docs/runs/), copied there from a run by `--col
 also records the date, commit and CPU of that run; a test reruns this script on them and checks that the
 docs do not change, so no number can be edited by hand or go stale silently.
 
-    python docs/numbers.py                       # rewrite the blocks from docs/runs/
-    python docs/numbers.py --check               # exit 1 if a block differs from what the files say
-    python docs/numbers.py --collect /path/to/a/demo/run   # copy a demo run's files into docs/runs/demo/
+    python docs/fill_numbers.py                       # rewrite the blocks from docs/runs/
+    python docs/fill_numbers.py --check               # exit 1 if a block differs from what the files say
+    python docs/fill_numbers.py --collect /path/to/a/demo/run   # copy a demo run's files into docs/runs/demo/
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def main() -> int:
             if not a.check:
                 path.write_text(new)
     if a.check and stale:
-        print(f"out of date: {', '.join(stale)} (run python docs/numbers.py)", file=sys.stderr)
+        print(f"out of date: {', '.join(stale)} (run python docs/fill_numbers.py)", file=sys.stderr)
         return 1
     return 0
 
