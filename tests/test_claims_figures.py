@@ -17,8 +17,25 @@ from workflow_scripts.figure_names import MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
-COLUMNS = ["claim", "model", "metric", "unit", "quote", "changed", "study_says", "baseline", "variant",
-           "effect", "lo", "hi", "p_better", "seeds", "n_images", "verdict", "note"]  # fmt: skip
+COLUMNS = [
+    "claim",
+    "model",
+    "metric",
+    "unit",
+    "quote",
+    "changed",
+    "study_says",
+    "baseline",
+    "variant",
+    "effect",
+    "lo",
+    "hi",
+    "p_better",
+    "seeds",
+    "n_images",
+    "verdict",
+    "note",
+]
 ROWS = [  # claim, model, metric, unit, effect, lo, hi, seeds, verdict
     ("a_bn_before_relu", "A", "age_mae", "years", 0.3, 0.1, 0.5, 5, "supported"),
     ("a_bn_before_relu", "A", "gender_accuracy", "points", -0.4, -1.2, 0.3, 5, "not shown"),
@@ -141,7 +158,7 @@ def test_data_size_has_a_log_axis_with_the_study_size_marked():
         assert list(ax.get_xticks()) == [500, 2000, 8000]
         assert [t.get_text() for t in ax.get_xticklabels()] == ["500", "2,000", "8,000"]
         lines = {ln.get_label(): ln for ln in ax.get_lines()}
-        assert list(lines["the study's training set"].get_xdata()) == [8000, 8000]
+        assert list(lines["the training split (the baseline)"].get_xdata()) == [8000, 8000]
         assert list(lines[MODEL_NAMES["A"]].get_xdata()) == [500, 2000, 8000]
         assert MODEL_NAMES["B"] in lines
     assert "years" in fig.axes[0].get_ylabel() and "points" in fig.axes[1].get_ylabel()
@@ -150,7 +167,7 @@ def test_data_size_has_a_log_axis_with_the_study_size_marked():
 def test_data_size_with_one_seed_and_one_model():
     fig = data_size(_curve(models="B", one_seed=True), 4000)
     labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
-    assert labels == [MODEL_NAMES["B"], "the study's training set"]
+    assert labels == [MODEL_NAMES["B"], "the training split (the baseline)"]
     assert 4000 in fig.axes[0].get_xticks()  # the study's size gets a tick even when not on the curve
 
 
@@ -163,10 +180,30 @@ def test_cli_writes_png_and_svg(tmp_path):
     _claims().to_csv(tmp_path / "claims.csv", index=False)
     _curve().to_csv(tmp_path / "data_size.csv", index=False)
     out = {k: (tmp_path / f"{k}.png", tmp_path / f"{k}.svg") for k in ("forest", "ds")}
-    main(["forest", "--claims", str(tmp_path / "claims.csv"), "--png", str(out["forest"][0]),
-          "--svg", str(out["forest"][1])])  # fmt: skip
-    main(["data_size", "--data-size", str(tmp_path / "data_size.csv"), "--study-size", "8000",
-          "--png", str(out["ds"][0]), "--svg", str(out["ds"][1])])  # fmt: skip
+    main(
+        [
+            "forest",
+            "--claims",
+            str(tmp_path / "claims.csv"),
+            "--png",
+            str(out["forest"][0]),
+            "--svg",
+            str(out["forest"][1]),
+        ]
+    )
+    main(
+        [
+            "data_size",
+            "--data-size",
+            str(tmp_path / "data_size.csv"),
+            "--study-size",
+            "8000",
+            "--png",
+            str(out["ds"][0]),
+            "--svg",
+            str(out["ds"][1]),
+        ]
+    )
     for png, svg in out.values():
         _valid(png, svg)
 
@@ -259,3 +296,24 @@ def test_cli_error_reaches_the_terminal_without_a_traceback(tmp_path):
     assert done.stderr.splitlines()[0].startswith(f"ERROR: {csv}: no column 'unit'")
     assert "Traceback" not in done.stderr + log.read_text()
     assert not (tmp_path / "f.png").exists()
+
+
+def test_rows_alike_but_for_their_model_are_told_apart_and_unmeasured_rows_left_out():
+    rows = [("study_data_limited", m, "age_mae", "years", 1.0, 0.5, 1.5, 2, "supported") for m in "AB"]
+    rows.append(
+        (
+            "study_b_less_variance",
+            "A vs B",
+            "val_age_mae_jumps",
+            "years/epoch",
+            float("nan"),
+            None,
+            None,
+            2,
+            "not shown (too few epochs to measure)",
+        )
+    )
+    fig = forest(_claims(rows))
+    (ax,) = fig.axes  # the unmeasured row's unit has no panel
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["study_data_limited · age_mae · A", "study_data_limited · age_mae · B"]

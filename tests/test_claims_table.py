@@ -306,3 +306,21 @@ def test_the_variant_must_score_the_baselines_images(tmp_path):
         runs[("A", "a_x", s)].pred = runs[("A", "a_x", s)].pred.iloc[::-1]
     with pytest.raises(ValueError, match="scores other test images"):
         claims_table.claims_table(_spec([1, 2]), runs, BOOT)
+
+
+def test_curve_intervals_stay_within_what_the_metric_can_be(tmp_path):
+    runs = _runs(
+        tmp_path,
+        [1, 2],
+        {
+            ("A", STUDY): {"age_err": 1.0, "p_correct": 0.99},
+            ("B", STUDY): {"age_err": 1.0, "p_correct": 0.5},
+            ("A", "n9"): {"age_err": 30.0, "p_correct": 0.02},
+            ("B", "n9"): {"age_err": 1.0, "p_correct": 0.5},
+        },
+    )
+    _, curve = claims_table.claims_table(
+        _spec([1, 2], claims=(), curve=[(9, "n9"), (800, STUDY)]), runs, BOOT
+    )
+    acc = curve[curve["metric"] == "gender_accuracy"]
+    assert (acc["lo"] >= 0).all() and (acc["hi"] <= 100).all() and (curve["lo"] >= 0).all()

@@ -142,8 +142,11 @@ def test_the_demo_tests_its_small_grid_of_the_studys_claims(demo_run):
     ours = {"a_augmentation", "a_mse_loss", "a_bn_before_relu"}
     study = {"study_b_beats_a", "study_b_less_variance", "study_same_train_time", "study_data_limited"}
     assert set(table["claim"]) == ours | study
-    assert set(table["verdict"]) <= {"supported", "contradicted", "not shown"}  # two seeds: a verdict each
-    assert (table["seeds"] == 2).all() and table["effect"].notna().all()
+    # two seeds: a verdict each, but for the curves of the grid's Model B, two epochs long (too short)
+    jumps = table["claim"] == "study_b_less_variance"
+    assert set(table.loc[~jumps, "verdict"]) <= {"supported", "contradicted", "not shown"}
+    assert set(table.loc[jumps, "verdict"]) == {"not shown (too few epochs to measure)"}
+    assert (table["seeds"] == 2).all() and table.loc[~jumps, "effect"].notna().all()
     assert (table.loc[table["metric"] == "age_mae", "n_images"] == 500).all()  # the demo's test split
     with_b = table["model"].str.contains("B")
     assert table.loc[with_b, "note"].str.contains("random weights").all()

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from .claims_stats import CONTRADICTED, NOT_SHOWN, ONE_SEED, SUPPORTED  # noqa: E402
 from .figure_names import MODEL_NAMES  # noqa: E402
@@ -24,7 +24,7 @@ from .figures import COLORS, save  # noqa: E402
 from .fileio import setup_logging  # noqa: E402
 from .step import run  # noqa: E402
 
-CLAIM_COLUMNS = ("claim", "metric", "unit", "effect", "lo", "hi", "seeds", "verdict")
+CLAIM_COLUMNS = ("claim", "model", "metric", "unit", "effect", "lo", "hi", "seeds", "verdict")
 CURVE_COLUMNS = ("model", "n_train", "metric", "unit", "mean", "lo", "hi", "seeds")
 UNITS = ("years", "points", "epochs", "parameters", "years/epoch", "points/epoch", "ratio")
 # Okabe-Ito colours, and a shape each, so the verdicts stay apart without colour vision too
@@ -72,11 +72,17 @@ def _empty(message: str) -> plt.Figure:
 
 
 def _labels(rows: pd.DataFrame) -> list[str]:
-    """Claim ids; with the metric added where a claim has several rows in the panel."""
+    """Claim ids; with the metric added where a claim has several rows in the panel, and the model where
+    that still leaves two alike (the data-size claim has a row per model)."""
     several = rows["claim"].duplicated(keep=False)
-    return [
-        f"{c} · {m}" if s else str(c) for c, m, s in zip(rows["claim"], rows["metric"], several, strict=True)
-    ]
+    labels = pd.Series(
+        [
+            f"{c} · {m}" if s else str(c)
+            for c, m, s in zip(rows["claim"], rows["metric"], several, strict=True)
+        ]
+    )
+    alike = labels.duplicated(keep=False)
+    return [f"{lab} · {m}" if a else lab for lab, m, a in zip(labels, rows["model"], alike, strict=True)]
 
 
 def _forest_panel(ax: plt.Axes, rows: pd.DataFrame, unit: str) -> None:
@@ -100,6 +106,7 @@ def _forest_panel(ax: plt.Axes, rows: pd.DataFrame, unit: str) -> None:
     if ratio and len(values) and values.min() > 0 and values.max() / values.min() > 10:
         ax.set_xscale("log")  # a ratio of 10 and one of 1/10 are equally far from 1
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(y, _labels(rows))
     ax.set_ylim(len(rows) - 0.5, -0.5)  # CSV order, top to bottom
     how = "variant / baseline" if ratio else "variant − baseline"
@@ -108,6 +115,7 @@ def _forest_panel(ax: plt.Axes, rows: pd.DataFrame, unit: str) -> None:
 
 def forest(claims: pd.DataFrame) -> plt.Figure:
     """One panel per unit present (stacked, as tall as its rows), one row per claim and metric."""
+    claims = claims[claims["effect"].notna()]  # a row not measured (too few epochs) has nothing to draw
     if claims.empty:
         return _empty("no claims tested")
     sns.set_theme(style="whitegrid")
@@ -147,7 +155,7 @@ def data_size(curve: pd.DataFrame, study_size: int) -> plt.Figure:
             ax.plot(m["n_train"], m["mean"], marker="o", color=color, label=MODEL_NAMES.get(model, model))
             # a band, not error bars: the two models' intervals overlap at the same sizes
             ax.fill_between(m["n_train"], m["lo"], m["hi"], color=color, alpha=0.18, lw=0)
-        ax.axvline(study_size, color="#333", ls="--", lw=1.2, label="the study's training set")
+        ax.axvline(study_size, color="#333", ls="--", lw=1.2, label="the training split (the baseline)")
         ax.set_xscale("log")
         ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
         ax.minorticks_off()

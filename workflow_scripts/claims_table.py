@@ -301,6 +301,12 @@ def curve_rows(spec: Mapping[str, Any], runs: Mapping[tuple, Run], boot: Mapping
             for metric, (_, unit, higher) in PER_IMAGE.items():
                 values = per_image(arm, metric)
                 res = cs.paired_effect(np.zeros_like(values), values, higher_is_better=higher, **boot)
+                if res["lo"] is not None:  # the few-seed widening may reach past what the metric can be
+                    top = 100.0 if unit == "points" else np.inf
+                    res["lo"], res["hi"] = (
+                        float(np.clip(res["lo"], 0, top)),
+                        float(np.clip(res["hi"], 0, top)),
+                    )
                 rows.append(
                     {
                         "model": m,
