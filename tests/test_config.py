@@ -58,6 +58,8 @@ def test_nested_config_from_the_command_line_is_read_as_its_type(tmp_path):
     coerce_strings(config, SCHEMA)
     assert config["train"] == {"epochs": 3, "require_gpu": True, "deterministic": None}
     assert config["seed"] == "x1"  # not an integer: left for the check to name
+    lists = coerce_strings({"claims": {"data_sizes": ["500", "16000"], "only": ["a_mse_loss"]}}, SCHEMA)
+    assert lists["claims"] == {"data_sizes": [500, 16000], "only": ["a_mse_loss"]}  # ids stay text
     assert any("`seed`" in p for p in config_problems(config, SCHEMA))
     # through the real CLI: a nested key set with --config reaches the DAG as a number
     proc = snakemake(

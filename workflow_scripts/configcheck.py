@@ -150,6 +150,8 @@ def coerce_strings(config: Any, schema: dict[str, Any]) -> Any:
             if name in config:
                 config[name] = coerce_strings(config[name], sub)
         return config
+    if isinstance(config, list) and "items" in schema:
+        return [coerce_strings(item, schema["items"]) for item in config]
     types = schema.get("type", [])
     types = types if isinstance(types, list) else [types]
     if isinstance(config, str) and "string" not in types:
