@@ -13,29 +13,11 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_hex
 
 from workflow_scripts.claims_figures import VERDICT_GROUP, VERDICT_STYLE, data_size, forest, main
+from workflow_scripts.claims_table import COLUMNS
 from workflow_scripts.figure_names import MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
-COLUMNS = [
-    "claim",
-    "model",
-    "metric",
-    "unit",
-    "quote",
-    "changed",
-    "study_says",
-    "baseline",
-    "variant",
-    "effect",
-    "lo",
-    "hi",
-    "p_better",
-    "seeds",
-    "n_images",
-    "verdict",
-    "note",
-]
 ROWS = [  # claim, model, metric, unit, effect, lo, hi, seeds, verdict
     ("a_bn_before_relu", "A", "age_mae", "years", 0.3, 0.1, 0.5, 5, "supported"),
     ("a_bn_before_relu", "A", "gender_accuracy", "points", -0.4, -1.2, 0.3, 5, "not shown"),

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from .claims_table import COLUMNS
+from .comparison import render_html
 from .fileio import atomic_path, setup_logging
 from .step import run
 
@@ -78,16 +78,6 @@ def figure(path: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def render(template: str | os.PathLike, **context: Any) -> str:
-    template = Path(template)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template.parent)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template(template.name).render(**context)
-
-
 def page_context(
     table: pd.DataFrame, figures: list[str], grid: Mapping[str, Any], synthetic: bool, confidence: float
 ) -> dict[str, Any]:
@@ -118,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI
     table = read_claims(a.claims)
     ctx = page_context(table, a.figures, json.loads(a.grid), a.synthetic, a.confidence)
     with atomic_path(a.out, ".html") as tmp:
-        tmp.write_text(render(a.template, **ctx))
+        tmp.write_text(render_html(a.template, ctx))
     log.info("%s: %d rows", a.out, len(table))
 
 
