@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .evaluate import GENDER_THRESHOLD  # noqa: E402
 from .figure_names import MODEL_NAMES, extra_figures  # noqa: E402
 from .fileio import atomic_path, setup_logging  # noqa: E402
 from .step import run
@@ -187,7 +188,7 @@ def faces(images: np.ndarray, pred: pd.DataFrame, model: str, n: int = 8) -> plt
     """The n best- and n worst-predicted test faces (by age error, then gender correctness)."""
     p = pred.reset_index(drop=True).copy()
     p["err"] = (p["pred_age"] - p["age"]).abs()
-    p["wrong"] = ((p["gender_prob"] >= 0.5).astype(int) != p["gender"]).astype(int)
+    p["wrong"] = ((p["gender_prob"] >= GENDER_THRESHOLD).astype(int) != p["gender"]).astype(int)
     p["score"] = p["err"] + 25 * p["wrong"]
     order = p.sort_values(["score", "path"]).index
     picks = [("best", list(order[:n])), ("worst", list(order[::-1][:n]))]
@@ -201,7 +202,7 @@ def faces(images: np.ndarray, pred: pd.DataFrame, model: str, n: int = 8) -> plt
                 continue
             r = p.loc[idx[col]]
             ax.imshow(images[idx[col]])
-            pg = int(r["gender_prob"] >= 0.5)
+            pg = int(r["gender_prob"] >= GENDER_THRESHOLD)
             ax.set_title(
                 f"true {int(r['age'])} {gender[int(r['gender'])]}\npred {r['pred_age']:.0f} {gender[pg]}",
                 fontsize=8,
