@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from workflow_scripts.claims import load_claims  # noqa: E402
 from workflow_scripts.claims_grid import make_grid  # noqa: E402
-from workflow_scripts.claims_page import effect_text  # noqa: E402
+from workflow_scripts.claims_page import effect_text, read_claims  # noqa: E402
 from workflow_scripts.configcheck import with_defaults  # noqa: E402
 
 DOCS_ROOT = ROOT  # where the documents to fill are (a test points it elsewhere)
@@ -125,7 +125,7 @@ def demo_block() -> str:
 def claims_block() -> str:
     """The demo's claims table, its figures, and the full grid's size and cost on the real data."""
     run = json.loads((DEMO / "run.json").read_text())
-    table = pd.read_csv(DEMO / "claims.csv", keep_default_na=False, na_values={"lo": [""], "hi": [""]})
+    table = read_claims(DEMO / "claims.csv")
     lines = [
         f"The demo's small grid (measured {run['date']} at commit `{run['commit']}` on {run['cpu']}; demo",
         "numbers, which say nothing about the study):",

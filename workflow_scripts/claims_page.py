@@ -32,6 +32,8 @@ def _num(x: float, unit: str) -> str:
 def effect_text(row: Mapping[str, Any]) -> str:
     """An effect and its interval in words, e.g. `+0.41 years [+0.12, +0.70]`, `x1.08 [0.95, 1.22]`."""
     unit, missing = row["unit"], pd.isna(row["lo"])
+    if pd.isna(row["effect"]):
+        return "not measured"
     if unit == "ratio":
         text = f"×{row['effect']:.2f}"
         return text + (" (one seed: no interval)" if missing else f" [{row['lo']:.2f}, {row['hi']:.2f}]")

@@ -122,6 +122,8 @@ def effect_row(
         v = per_image(var, metric, base[0].pred["path"].tolist())
         unit, higher = PER_IMAGE[metric][1:]
         res = cs.paired_effect(b, v, higher_is_better=higher, **boot)
+        if unit == "points" and res["lo"] is not None:  # the few-seed widening may pass +-100 points
+            res["lo"], res["hi"] = max(res["lo"], -100.0), min(res["hi"], 100.0)
         means = b.mean(), v.mean()
     else:
         if values is None:
