@@ -8,6 +8,7 @@ docs do not change, so no number can be edited by hand or go stale silently.
     python docs/fill_numbers.py                       # rewrite the blocks from docs/runs/
     python docs/fill_numbers.py --check               # exit 1 if a block differs from what the files say
     python docs/fill_numbers.py --collect /path/to/a/demo/run   # copy a demo run's files into docs/runs/demo/
+    python docs/fill_numbers.py --collect-real   # copy the real-data runs (and redraw Figure 2 from one)
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ DEMO_FILES = {
     "claims/data_size.png": "data_size.png",
 }
 REAL_A = "model_a_100_epochs_9246926/train_info.json"
+# the real-data runs (../shared/reference/real_utkface_runs/, outside this repository): folder -> commit
+REAL_RUNS = {"model_a_100_epochs_9246926": "9246926", "model_a_15_epochs_0a71650": "0a71650"}
+REAL_FILES = (
+    "history.csv",
+    "train_info.json",
+    "val_metrics.json",
+    "test_metrics.json",
+    "config_overrides.yaml",
+)
 
 
 def collect(results: Path) -> None:
@@ -66,6 +76,20 @@ def collect(results: Path) -> None:
     (DEMO / "run.json").write_text(json.dumps(run, indent=1) + "\n")
     if (REAL / REAL_A).exists():
         shutil.copyfile(REAL / REAL_A, RUNS / "real_model_a_train_info.json")
+        collect_real()
+
+
+def collect_real() -> None:
+    """Copy the real-data runs' files into docs/runs/real/, and redraw the study's Figure 2 from the
+    100-epoch run's history with the workflow's own figure code."""
+    from workflow_scripts import figures
+
+    for folder in REAL_RUNS:
+        (RUNS / "real" / folder).mkdir(parents=True, exist_ok=True)
+        for name in REAL_FILES:
+            shutil.copyfile(REAL / folder / name, RUNS / "real" / folder / name)
+    history = pd.read_csv(RUNS / "real" / next(iter(REAL_RUNS)) / "history.csv")
+    figures.save(figures.learning_curves(history, "A"), RUNS / "real" / "learning_curves_A.png")
 
 
 def _elapsed(logs: Path) -> str:
@@ -122,6 +146,36 @@ def demo_block() -> str:
     )
 
 
+def real_block() -> str:
+    """The real-data runs beside the study's numbers, from their committed files."""
+    published = yaml.safe_load((ROOT / "config/published.yaml").read_text())["A"]
+    lines = [
+        "| run | commit | epochs (best) | validation MAE / gender | test MAE / gender | training |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| the study (Model A) | | | {published['val_age_mae']:.2f} / "
+        f"{100 * published['val_gender_accuracy']:.1f}% | not reported | |",
+    ]
+    for folder, commit in REAL_RUNS.items():
+        d = RUNS / "real" / folder
+        info = json.loads((d / "train_info.json").read_text())
+        val, test = (json.loads((d / f"{s}_metrics.json").read_text()) for s in ("val", "test"))
+        cells = []
+        for m in (val, test):
+            ci = m.get("ci")
+            text = f"{m['age_mae']:.2f} / {100 * m['gender_accuracy']:.1f}%"
+            if ci:
+                text += f" ([{ci['age_mae'][0]:.2f}, {ci['age_mae'][1]:.2f}] / "
+                text += f"[{100 * ci['gender_accuracy'][0]:.1f}, {100 * ci['gender_accuracy'][1]:.1f}])"
+            cells.append(text)
+        device = "GPU" if info["gpus"] else "no GPU"
+        epochs = f"{info['epochs_run']} ({info['best_epoch']})"
+        lines.append(
+            f"| `{folder}` | `{commit}` | {epochs} | {cells[0]} | {cells[1]} (n = {test['n']:,}) "
+            f"| {info['train_time_s']:,.0f} s, {device} |"
+        )
+    return "\n".join(lines)
+
+
 def claims_block() -> str:
     """The demo's claims table, its figures, and the full grid's size and cost on the real data."""
     run = json.loads((DEMO / "run.json").read_text())
@@ -171,7 +225,10 @@ def full_grid_cost() -> str:
     )
 
 
-BLOCKS = {"README.md": {"demo": demo_block, "claims": claims_block}}
+BLOCKS = {
+    "README.md": {"demo": demo_block, "claims": claims_block, "real": real_block},
+    "docs/results.md": {"real": real_block},
+}
 
 
 def fill(text: str, name: str, body: str) -> str:
@@ -186,9 +243,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true", help="exit 1 if a block differs; change nothing")
     p.add_argument("--collect", type=Path, help="a demo run's results folder to copy into docs/runs/demo/")
+    p.add_argument("--collect-real", action="store_true", help=f"copy the real-data runs of {REAL}")
     a = p.parse_args()
     if a.collect:
         collect(a.collect)
+    elif a.collect_real:
+        collect_real()
     stale = []
     for doc, blocks in BLOCKS.items():
         path = DOCS_ROOT / doc
