@@ -190,3 +190,5 @@ rule claims:
         rules.claims_page.output,
         claims_figures(),
     localrule: True
+    shadow:
+        SHADOW

@@ -81,6 +81,15 @@ def test_what_the_grid_cannot_do_is_one_error_naming_the_key(claims, words):
     assert all(w in str(err.value) for w in words), str(err.value)
 
 
+def test_a_grid_not_asked_for_never_fails_the_main_run():
+    # a tiny split and a main run that already trains with an MAE loss: no grid could be made of it
+    cfg = full_config(split={"train_val_size": 100}, model_a={"age_loss": "mae"}, claims={"only": ["x"]})
+    with pytest.raises(ConfigError, match="claim"):
+        make_grid(cfg, CLAIMS, SCHEMA)
+    g = make_grid(cfg, CLAIMS, SCHEMA, strict=False)
+    assert g.claims == [] and g.baseline == STUDY and g.n_train == 80
+
+
 def test_overrides_of_the_schedule_only_keep_the_main_run_as_the_baseline():
     g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[], overrides={"train": {"resources": {"gpu": 0}}})
     assert g.baseline == STUDY and g.variants[STUDY] == {}  # the main run keeps its own resources

@@ -87,7 +87,7 @@ def _outer_workflow(tmp_path: Path) -> Path:
 
             rule mine:
                 input:
-                    expand(rules.utkface_train.output.history, model="A", seed=42),
+                    expand(rules.utkface_train.output.history, model="A", variant="study", seed=42),
                 output:
                     "mine/epochs.txt",
                 shell:

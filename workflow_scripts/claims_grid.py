@@ -80,11 +80,7 @@ def trained(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _fail(message: str) -> None:
-    raise ConfigError(message)
-
-
-def _check_keys(cc: dict[str, Any], chosen: list[dict[str, Any]]) -> None:
+def _check_keys(cc: dict[str, Any], chosen: list[dict[str, Any]], _fail: Callable[[str], None]) -> None:
     """Overrides and variants may change how the grid's runs train, never the data they share."""
     outside = [k for k in cc["overrides"] if k not in TRAINING_KEYS]
     if outside:
@@ -106,7 +102,7 @@ def _check_keys(cc: dict[str, Any], chosen: list[dict[str, Any]]) -> None:
             )
 
 
-def _check_sizes(config: dict[str, Any], n_train: int | None) -> None:
+def _check_sizes(config: dict[str, Any], n_train: int | None, _fail: Callable[[str], None]) -> None:
     """The data-size curve needs a training split of known size, and images outside the splits for the
     sizes above it."""
     sizes, split = config["claims"]["data_sizes"], config["split"]
@@ -117,6 +113,7 @@ def _check_sizes(config: dict[str, Any], n_train: int | None) -> None:
             "config key `claims.data_sizes` needs a training split of fixed size: set "
             "`split.train_val_size`, not `split.train_val_fraction`, or set `claims.data_sizes: []`"
         )
+        return
     above = [n for n in sizes if n > n_train]
     if above and split["test_size"] is None:
         _fail(
@@ -126,9 +123,15 @@ def _check_sizes(config: dict[str, Any], n_train: int | None) -> None:
         )
 
 
-def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict[str, Any]) -> Grid:
+def make_grid(
+    config: dict[str, Any], claims: list[dict[str, Any]], schema: dict[str, Any], strict: bool = True
+) -> Grid:
     """The grid of `config` (validated, defaults filled) over the claims of the claims file; a
-    ConfigError naming `claims.only`, `claims.overrides` or `claims.data_sizes` when they cannot be met."""
+    ConfigError naming `claims.only`, `claims.overrides` or `claims.data_sizes` when they cannot be met.
+    Not `strict` (the grid is not asked for), such problems are passed over: a main run whose config
+    could not carry a grid (a tiny split, a setting a claim would vary) must not fail for it."""
+    problems: list[str] = []
+    _fail = problems.append
     cc = config["claims"]
     ids = [c["id"] for c in claims]
     unknown = [i for i in cc["only"] or [] if i not in ids]
@@ -139,12 +142,12 @@ def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict
         )
     chosen = claims if cc["only"] is None else [c for c in claims if c["id"] in cc["only"]]
     overrides = cc["overrides"]
-    problems = config_problems(apply_variant(config, overrides), schema)
-    if problems:
-        _fail("config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(problems))
-    _check_keys(cc, chosen)
+    invalid = config_problems(apply_variant(config, overrides), schema)
+    if invalid:
+        _fail("config key `claims.overrides` makes an invalid configuration:\n  " + "\n  ".join(invalid))
+    _check_keys(cc, chosen, _fail)
     n_train = None if config["split"]["train_val_fraction"] else train_size(config["split"])
-    _check_sizes(config, n_train)
+    _check_sizes(config, n_train, _fail)
     base = apply_variant(config, overrides)
     # overrides that change only how runs are scheduled keep the main run as the baseline
     baseline = STUDY if trained(base) == trained(config) else BASELINE
@@ -156,7 +159,9 @@ def make_grid(config: dict[str, Any], claims: list[dict[str, Any]], schema: dict
             )
     variants: dict[str, dict[str, Any]] = {STUDY: {}} | ({} if baseline == STUDY else {BASELINE: overrides})
     variants |= {c["id"]: apply_variant(overrides, c["variant"]) for c in chosen}
-    sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train}
+    sizes = {size_variant(n): n for n in sorted(cc["data_sizes"]) if n != n_train and n_train is not None}
+    if strict and problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else "claims grid:\n  " + "\n  ".join(problems))
     variants |= {v: overrides for v in sizes}
     seeds = [config["seed"] + i for i in range(cc["seeds"])]
     return Grid(baseline, seeds, chosen, sizes, n_train or 0, variants)

@@ -1,4 +1,4 @@
-"""The claims table in HTML: its own page (results/claims/claims.html) and the report's section, both from
+"""The claims table in HTML: its own page (claims.html) and the report's section, both from
 the Jinja2 templates under report/ with autoescaping (a quote or a claim id is text, never markup)."""
 
 from __future__ import annotations
