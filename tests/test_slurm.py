@@ -24,7 +24,12 @@ model_a: {epochs: 2, batch_size: 16}
 model_b: {epochs: 2, frozen_epochs: 1, batch_size: 16}
 predict: {input: null, scenes: 0}
 export: {formats: []}
-claims: {only: [a_mse_loss], seeds: 2, data_sizes: []}
+# the demo's grid overrides set back to the tiny run's own: the main run is the grid's baseline
+claims:
+  only: [a_mse_loss]
+  seeds: 2
+  data_sizes: []
+  overrides: {model_a: {epochs: 2}, model_b: {frozen_epochs: 1}}
 """
 
 
