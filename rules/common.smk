@@ -367,7 +367,8 @@ def claims_targets():
 
 def say_grid_cost():
     """The grid's size and cost on the terminal, when it is wanted (enabled, or the `claims` target)."""
-    wanted = config["claims"]["enabled"] or "claims" in sys.argv[1:]  # as GRID's `strict`
+    # as GRID's `strict`
+    wanted = config["claims"]["enabled"] or "claims" in sys.argv[1:]
     if wanted and workflow.is_main_process:
         done = lambda m, v, s: os.path.exists(MODEL.format(model=m, variant=v, seed=s))
         epochs = lambda m, v: (
