@@ -194,6 +194,16 @@ def model_difference(
     return out
 
 
+SEED_METRICS = ("age_mae", "gender_accuracy")
+
+
+def _per_image(frames: list[pd.DataFrame], metric: str) -> np.ndarray:
+    """(runs, images): each run's absolute age errors, or 1/0 for each gender it got right."""
+    if metric == "age_mae":
+        return np.stack([(f["pred_age"] - f["age"]).abs().to_numpy(float) for f in frames])
+    return np.stack([(f["pred_gender"] == f["gender"]).to_numpy(float) for f in frames])
+
+
 def model_difference_seeds(
     preds_a: list[pd.DataFrame], preds_b: list[pd.DataFrame], n_boot: int, seed: int, confidence: float
 ) -> dict[str, Any]:
@@ -210,11 +220,8 @@ def model_difference_seeds(
         "resamples": n_boot,
         "seeds": len(preds_a),
     }
-    for metric, per_image in (
-        ("age_mae", lambda f: (f["pred_age"] - f["age"]).abs()),
-        ("gender_accuracy", lambda f: (f["pred_gender"] == f["gender"]).astype(float)),
-    ):
-        a, b = (np.stack([per_image(f).to_numpy(float) for f in arm]) for arm in (preds_a, preds_b))
+    for metric in SEED_METRICS:
+        a, b = (_per_image(arm, metric) for arm in (preds_a, preds_b))
         res = paired_effect(b, a, higher_is_better=True, n_boot=n_boot, seed=seed, confidence=confidence)
         out[metric] = {"difference": res["effect"], "low": res["lo"], "high": res["hi"]}
     return out
@@ -242,11 +249,8 @@ def seed_bounds(
             arms = [frames[i] for i in idx]
             if any(f["path"].tolist() != arms[0]["path"].tolist() for f in arms):
                 raise ValueError(f"the {split} predictions of Model {model}'s seeds hold other images")
-            for metric, values in (
-                ("age_mae", lambda f: (f["pred_age"] - f["age"]).abs()),
-                ("gender_accuracy", lambda f: (f["pred_gender"] == f["gender"]).astype(float)),
-            ):
-                v = np.stack([values(f).to_numpy(float) for f in arms])
+            for metric in SEED_METRICS:
+                v = _per_image(arms, metric)
                 res = paired_effect(
                     np.zeros_like(v),
                     v,
