@@ -71,6 +71,10 @@ def _runs(tmp_path, seeds, arms):
     return runs
 
 
+# the baseline, one variant and B, all planted alike: no effect anywhere
+ALIKE = {arm: {"age_err": 5.0, "p_correct": 0.8} for arm in (("A", STUDY), ("A", "a_x"), ("B", STUDY))}
+
+
 def _spec(seeds, claims=(CLAIM,), curve=()):
     return {"baseline": STUDY, "seeds": seeds, "claims": list(claims), "curve": list(curve), "n_train": 800}
 
@@ -187,11 +191,7 @@ def test_runs_scored_on_other_test_images_are_an_error_naming_the_file(tmp_path)
     runs = _runs(
         tmp_path,
         [1, 2],
-        {
-            ("A", STUDY): {"age_err": 5.0, "p_correct": 0.8},
-            ("A", "a_x"): {"age_err": 5.0, "p_correct": 0.8},
-            ("B", STUDY): {"age_err": 5.0, "p_correct": 0.8},
-        },
+        ALIKE,
     )
     runs[("A", "a_x", 2)].pred = runs[("A", "a_x", 2)].pred.iloc[::-1]
     with pytest.raises(ValueError, match=r"A_a_x_2/p.csv scores other test images"):
@@ -265,12 +265,7 @@ def test_the_cli_writes_a_table_the_page_shows_escaped(tmp_path, table):
 
 def test_what_cannot_be_measured_is_not_shown_with_its_reason(tmp_path):
     seeds = [1, 2]
-    arms = {
-        ("A", STUDY): {"age_err": 5.0, "p_correct": 0.8},
-        ("A", "a_x"): {"age_err": 5.0, "p_correct": 0.8},
-        ("B", STUDY): {"age_err": 5.0, "p_correct": 0.8},
-    }
-    runs = _runs(tmp_path, seeds, arms)
+    runs = _runs(tmp_path, seeds, ALIKE)
     for s in seeds:  # B's runs: two epochs of history, and another machine
         r = runs[("B", STUDY, s)]
         r.history = r.history.iloc[:2]
@@ -296,11 +291,7 @@ def test_the_variant_must_score_the_baselines_images(tmp_path):
     runs = _runs(
         tmp_path,
         [1, 2],
-        {
-            ("A", STUDY): {"age_err": 5.0, "p_correct": 0.8},
-            ("A", "a_x"): {"age_err": 5.0, "p_correct": 0.8},
-            ("B", STUDY): {"age_err": 5.0, "p_correct": 0.8},
-        },
+        ALIKE,
     )
     for s in (1, 2):  # the variant's two seeds agree with each other, not with the baseline
         runs[("A", "a_x", s)].pred = runs[("A", "a_x", s)].pred.iloc[::-1]
