@@ -1,8 +1,10 @@
 """Pause points: armed by the environment, the K-th arrival writes its marker and waits to be killed."""
 
+import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT, kill_at_pause
 
@@ -31,3 +33,31 @@ def test_unarmed_or_armed_elsewhere_a_point_does_nothing(tmp_path, monkeypatch):
                              text=True, timeout=60, check=True)  # fmt: skip
         assert out.stdout.split()[-1] == "ended"
     assert not (tmp_path / "m").exists()
+
+
+def test_the_marker_appears_with_its_text_never_empty(tmp_path, monkeypatch):
+    """The test kills the step the moment the marker exists: a marker created empty and written after could be
+    read empty (it was, once, on a loaded machine). It must come into place whole, by one link."""
+    marker = tmp_path / "m"
+    monkeypatch.setenv(pausepoints.PAUSE_AT, "here@1")
+    monkeypatch.setenv(pausepoints.MARKER, str(marker))
+    monkeypatch.setattr(pausepoints, "_seen", pausepoints.Counter())
+    seen = []
+    real_link = os.link
+
+    def link(src, dst):
+        seen.append((marker.exists(), Path(src).read_text()))  # the marker's state just before it appears
+        real_link(src, dst)
+
+    class PausedError(Exception):
+        pass
+
+    def pause():
+        raise PausedError
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(pausepoints.signal, "pause", pause)
+    with contextlib.suppress(PausedError):
+        pausepoints.pause_point("here")
+    assert seen == [(False, f"here@1 pid={os.getpid()}\n")]
+    assert marker.read_text() == seen[0][1] and list(tmp_path.iterdir()) == [marker]

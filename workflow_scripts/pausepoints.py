@@ -30,12 +30,17 @@ def pause_point(name: str) -> None:
     if _seen[name] != int(nth or 1):
         return
     marker = os.environ[MARKER]
-    try:  # exclusive: where several worker processes reach the point, the first one's marker stands
-        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    # The marker appears whole: written under a name of its own, then linked into place. (Created in place,
+    # it could be seen, and the process killed, before its text was written.) The link is exclusive: where
+    # several worker processes reach the point, the first one's marker stands.
+    tmp = f"{marker}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{spec} pid={os.getpid()}\n")
+    try:
+        os.link(tmp, marker)
     except FileExistsError:
         pass
-    else:
-        os.write(fd, f"{spec} pid={os.getpid()}\n".encode())
-        os.close(fd)
+    finally:
+        os.unlink(tmp)
     while True:
         signal.pause()
