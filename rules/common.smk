@@ -3,7 +3,6 @@
 import json
 import os
 import shlex
-import subprocess
 import sys
 
 from workflow_scripts.claims import apply_variant, load_claims
@@ -56,6 +55,7 @@ TRAIN_INFO = f"{MODEL_DIR}/train_info.json"
 # resume state of a killed training: scratch, deliberately not an output (Snakemake would delete it)
 RESUME_DIR = f"{MODEL_DIR}/_resume"
 TRAIN_LOG = "logs/train/{model}_{variant}_seed_{seed}.log"
+TENSORBOARD_DIR = "logs/tensorboard/{model}_{variant}_seed_{seed}"
 TRAIN_BENCHMARK = "benchmarks/train/{model}_{variant}_seed_{seed}.tsv"
 # the data-size curve's training sets: nested stratified subsets of the training split (and beyond it)
 SUBSET_SPLIT = f"{DATA}/subsets/train_n{{size}}.csv"
@@ -226,7 +226,11 @@ def training_config(model, variant):
     varied = variant_config(variant)
     keys = ["image_size", "augmentation", f"model_{model.lower()}"]
     cfg = {k: varied[k] for k in keys}
-    cfg["train"] = {k: v for k, v in varied["train"].items() if k != "resources"}
+    cfg["train"] = {
+        k: v
+        for k, v in varied["train"].items()
+        if k not in ("resources", "tensorboard")
+    }
     return json.dumps(cfg, sort_keys=True)
 
 
@@ -248,6 +252,15 @@ def get_require_gpu(wildcards):
     return (
         "--require-gpu"
         if variant_config(wildcards.variant)["train"]["require_gpu"]
+        else ""
+    )
+
+
+def get_tensorboard(wildcards):
+    """`--tensorboard` when `train.tensorboard` asks for the run's events (into its log folder)."""
+    return (
+        "--tensorboard"
+        if variant_config(wildcards.variant)["train"]["tensorboard"]
         else ""
     )
 
@@ -276,24 +289,6 @@ def get_train_images(wildcards):
 
 def get_train_split(wildcards):
     return _train_input(wildcards, split_file("train"), SUBSET_SPLIT)
-
-
-def get_git_commit():
-    """The workflow's commit for the report, flagged when the checkout has uncommitted changes."""
-    try:
-        git = ["git", "-C", WORKFLOW_ROOT]
-        sha = subprocess.run(
-            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-        )
-        flag = " (with uncommitted changes)" if dirty.stdout.strip() else ""
-        return f"{sha.stdout.strip()}{flag}"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
 
 
 def study(path):

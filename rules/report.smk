@@ -164,7 +164,6 @@ rule html_report:
     params:
         # (params are stored in .snakemake/metadata: no password of a URL)
         config=json.dumps(redact_urls(config), sort_keys=True),
-        commit=get_git_commit(),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
         claims=claims_report_args,
         confidence=config["evaluate"]["confidence"],
@@ -182,7 +181,6 @@ rule html_report:
         " --splits {input.splits:q}"
         " --template {input.template:q}"
         " --config {params.config:q}"
-        " --commit {params.commit:q}"
         " {params.synthetic}"
         " {params.claims}"
         " --confidence {params.confidence}"

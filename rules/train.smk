@@ -35,7 +35,8 @@ rule train:
         history=HISTORY,
         info=TRAIN_INFO,
     log:
-        TRAIN_LOG,
+        main=TRAIN_LOG,
+        tensorboard=directory(TENSORBOARD_DIR),
     benchmark:
         TRAIN_BENCHMARK
     wildcard_constraints:
@@ -55,6 +56,7 @@ rule train:
         config=get_train_config,
         resume=RESUME_DIR,
         require_gpu=get_require_gpu,
+        tensorboard=get_tensorboard,
     shell:
         "python -m workflow_scripts.train"
         " --model {wildcards.model}"
@@ -71,4 +73,7 @@ rule train:
         " --resume-dir {params.resume:q}"
         " --threads {threads}"
         " {params.require_gpu}"
-        " --log {log:q}"
+        " --name {wildcards.model}/{wildcards.variant}/seed_{wildcards.seed}"
+        " {params.tensorboard}"
+        " --tensorboard-dir {log.tensorboard:q}"
+        " --log {log.main:q}"

@@ -89,7 +89,6 @@ rule export:
         formats=" ".join(config["export"]["formats"]),
         n=config["export"]["parity_images"],
         config=get_study_config,
-        commit=get_git_commit(),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
     shell:
         "python -m workflow_scripts.cli export"
@@ -103,6 +102,5 @@ rule export:
         " --train-info {input.info:q}"
         " --splits {input.splits:q}"
         " --config {params.config:q}"
-        " --commit {params.commit:q}"
         " {params.synthetic}"
         " --log {log:q}"

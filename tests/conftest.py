@@ -105,12 +105,13 @@ def http_server():
 
 
 def snakemake(
-    workdir: Path, *args: str, timeout: int = 900, check: bool = True
+    workdir: Path, *args: str, timeout: int = 900, check: bool = True, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the real snakemake CLI on this repository's Snakefile in `workdir`."""
+    """Run the real snakemake CLI on this repository's Snakefile in `workdir`; `env`: more variables."""
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(workdir.glob("logs/**/*.log")))
@@ -161,7 +162,7 @@ def demo_run(tmp_path_factory) -> Path:
     """The README's demo, run once by the real snakemake CLI: --cores 4 would allow two trainings at
     once, so only `--resources gpu=1` keeps them apart."""
     wd = tmp_path_factory.mktemp("demo")
-    snakemake(
+    proc = snakemake(
         wd,
         "--cores",
         "4",
@@ -171,7 +172,14 @@ def demo_run(tmp_path_factory) -> Path:
         str(ROOT / "config" / "demo.yaml"),
         timeout=1800,
     )
+    (wd.parent / f"{wd.name}-terminal.txt").write_text(proc.stdout + proc.stderr)  # what a user saw
     return wd
+
+
+@pytest.fixture(scope="session")
+def demo_terminal(demo_run) -> str:
+    """What the demo run printed on the terminal (Snakemake's lines and the jobs')."""
+    return (demo_run.parent / f"{demo_run.name}-terminal.txt").read_text()
 
 
 def train_cmd(out: Path, data: dict, cfg: dict, model: str = "A", seed: int = 3) -> list[str]:
@@ -186,13 +194,14 @@ def train_cmd(out: Path, data: dict, cfg: dict, model: str = "A", seed: int = 3)
             "--threads", "2"]  # fmt: skip
 
 
-def train_tiny(tmp_path: Path, tiny: dict, model: str, cfg: dict, seed: int = 1) -> tuple[Path, dict]:
-    """Train `model` on the tiny_data fixture and publish its outputs as the train rule would."""
+def train_tiny(tmp_path: Path, tiny: dict, model: str, cfg: dict, seed: int = 1, **kw) -> tuple[Path, dict]:
+    """Train `model` on the tiny_data fixture and publish its outputs as the train rule would; `kw` go to
+    `train.train` (name, tensorboard)."""
     from workflow_scripts import train
 
     out = tmp_path / model
     resume = out / "_resume"
-    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], resume, seed, None, threads=2)
+    info = train.train(model, cfg, tiny["arrays"], tiny["splits"], resume, seed, None, threads=2, **kw)
     train.write_outputs(
         resume, str(out / "model.keras"), str(out / "history.csv"), str(out / "info.json"), info
     )

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import re
+import subprocess
 
 import pandas as pd
 import pytest
@@ -42,6 +43,20 @@ def test_no_two_trainings_shared_the_gpu(demo_run):
     assert a1 < b0 or b1 < a0, f"trainings overlapped: A {a0}-{a1}, B {b0}-{b1}"
 
 
+def test_every_training_printed_each_epoch_on_the_terminal(demo_run, demo_terminal):
+    """The lines a user watches during `snakemake` (not only in logs/): one per epoch of each training, with
+    the numbers its history holds."""
+    for info in demo_run.glob("results/models/*/*/seed_*/train_info.json"):
+        run = info.parent.relative_to(demo_run / "results/models").as_posix()  # e.g. A/study/seed_7
+        hist = pd.read_csv(info.parent / "history.csv")
+        lines = re.findall(rf"^{re.escape(run)}: epoch (\d+)/(\d+)(?: \((\w+)\))?, val age MAE ([\d.]+),.*$",
+                           demo_terminal, flags=re.M)  # fmt: skip
+        assert [int(e) for e, *_ in lines] == hist["epoch"].tolist(), run
+        assert {int(t) for _, t, *_ in lines} == {len(hist)}, run
+        assert [p or "train" for _, _, p, _ in lines] == hist["phase"].tolist(), run
+        assert [m for *_, m in lines] == [f"{v:.2f}" for v in hist["val_age_mae"]], run
+
+
 def test_comparison_table_equals_the_metrics(demo_run):
     table = pd.read_csv(demo_run / "results/comparison.csv").set_index("model")
     for model in "AB":
@@ -78,6 +93,27 @@ def test_rerun_has_nothing_to_do(demo_run):
     from conftest import ROOT
 
     proc = snakemake(demo_run, "-n", "--configfile", str(ROOT / "config" / "demo.yaml"))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_a_new_commit_alone_reruns_nothing(demo_run, tmp_path):
+    """After a commit that changes no code (e.g. the README), `snakemake -n` has nothing to do: the commit is
+    not a param of any job. GIT_DIR makes every git call see another repository, at another commit."""
+    from conftest import ROOT
+
+    from workflow_scripts.provenance import workflow_commit
+
+    built = json.loads((demo_run / "results/models/A/study/seed_7/train_info.json").read_text())["commit"]
+    assert re.match(r"[0-9a-f]{40}", built), built  # the run knew its commit
+    other = tmp_path / "other"
+    git = ["git", "-C", str(other), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "docs only"], check=True)
+    env = {"GIT_DIR": str(other / ".git")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GIT_DIR", env["GIT_DIR"])
+        assert workflow_commit()[:40] != built[:40]  # the jobs would see a new commit
+    proc = snakemake(demo_run, "-n", "--configfile", str(ROOT / "config" / "demo.yaml"), env=env)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 

@@ -50,9 +50,24 @@ def test_age_output_starts_at_the_training_mean_age(tiny_data):
     assert float(np.asarray(net.get_layer("age").bias)[0]) == pytest.approx(mean_age, rel=1e-6)
 
 
-def test_model_b_two_phases(tmp_path, tiny_data):
-    out, info = train_tiny(tmp_path, tiny_data, "B", _cfg(2))
+def test_model_b_two_phases(tmp_path, tiny_data, capfd):
+    tb = tmp_path / "tb"
+    out, info = train_tiny(tmp_path, tiny_data, "B", _cfg(2), name="B/x/seed_1", tensorboard=str(tb))
     hist = pd.read_csv(out / "history.csv")
+    # a line per epoch on the terminal: phase, validation numbers as in the history, the time left
+    lines = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("B/x/seed_1: epoch ")]
+    assert [ln.split(", val")[0] for ln in lines] == [
+        "B/x/seed_1: epoch 1/2 (frozen)",
+        "B/x/seed_1: epoch 2/2 (unfrozen)",
+    ]
+    first = hist.iloc[0]
+    assert (
+        f"val age MAE {first['val_age_mae']:.2f}, gender {100 * first['val_gender_accuracy']:.1f}%"
+        in lines[0]
+    )
+    assert re.search(r"s/epoch, ~\d+ (s|min \d\d s) left$", lines[0]) and lines[1].endswith(", done")
+    # TensorBoard's event files, one folder per fit() (Keras' callback: train/ and validation/)
+    assert {p.parent.name for p in tb.rglob("events.out.tfevents.*")} == {"train", "validation"}
     assert hist["epoch"].tolist() == [1, 2]
     assert hist["phase"].tolist() == ["frozen", "unfrozen"]
     assert hist["lr"].tolist() == pytest.approx([0.001, 0.00002])
@@ -182,3 +197,28 @@ def test_constant_rate_and_adam_after_unfreezing_are_config_variants(tmp_path, t
     out, info = train_tiny(tmp_path / "B", tiny_data, "B", cfg)
     assert [p["optimizer"] for p in info["phases"]] == ["rmsprop", "adam"]
     assert pd.read_csv(out / "history.csv")["lr"].tolist() == pytest.approx([0.001] + [0.00002] * 3)
+
+
+def test_the_progress_line_says_the_phase_and_prices_the_epochs_left_at_the_phase_s_pace():
+    from workflow_scripts.callbacks import progress_line
+
+    rows = [
+        {"epoch": 1, "phase": "frozen", "epoch_time_s": 10.0, "val_age_mae": 9.0, "val_gender_accuracy": 0.6},
+        {
+            "epoch": 2,
+            "phase": "unfrozen",
+            "epoch_time_s": 100.0,
+            "val_age_mae": 8.456,
+            "val_gender_accuracy": 0.7512,
+        },
+    ]
+    line = progress_line("B/study/seed_7", 50, rows)
+    # 48 epochs at the unfrozen phase's 100 s: 4800 s (the frozen epoch's 10 s does not count)
+    assert line == (
+        "B/study/seed_7: epoch 2/50 (unfrozen), val age MAE 8.46, gender 75.1%,"
+        " 100.0 s/epoch, ~1 h 20 min left"
+    )
+    a = [{"epoch": 3, "phase": "train", "epoch_time_s": 61.0, "val_age_mae": 7.0, "val_gender_accuracy": 0.9}]
+    assert progress_line("A", 4, a).endswith(
+        "epoch 3/4, val age MAE 7.00, gender 90.0%, 61.0 s/epoch, ~1 min 01 s left"
+    )

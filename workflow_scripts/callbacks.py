@@ -11,6 +11,7 @@ from typing import Any
 
 from . import trainstate
 from .pausepoints import pause_point
+from .step import say
 from .trainstate import TrainingState
 
 log = logging.getLogger("utkface.train")
@@ -149,3 +150,41 @@ def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], s
     keep = keep_best(state, resume / "best-scratch.keras")
     schedule = [plateau, ResumePlateau()] if mcfg["lr_schedule"] == "plateau" else []
     return [randomness, keep, *schedule, SaveState()]
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress_line(name: str, total: int, rows: list[dict[str, Any]]) -> str:
+    """One line on the terminal per finished epoch: where the run is, how it does, when it will end. The time
+    left is the mean epoch time of the current phase times the epochs to go (B's unfrozen phase is slower than
+    its frozen one, so a frozen-phase estimate is low)."""
+    row = rows[-1]
+    phase = [r["epoch_time_s"] for r in rows if r["phase"] == row["phase"]]
+    left = sum(phase) / len(phase) * (total - row["epoch"])
+    where = f"{name}: epoch {row['epoch']}/{total}" + (
+        "" if row["phase"] == "train" else f" ({row['phase']})"
+    )
+    how = f"val age MAE {row.get('val_age_mae', float('nan')):.2f}"
+    how += f", gender {100 * row.get('val_gender_accuracy', float('nan')):.1f}%"
+    when = f"{row['epoch_time_s']:.1f} s/epoch, " + (
+        "done" if row["epoch"] >= total else f"~{_duration(left)} left"
+    )
+    return f"{where}, {how}, {when}"
+
+
+def epoch_progress(name: str, total: int, state: TrainingState):
+    """After each epoch's state is written: its progress line on the terminal (and in the log)."""
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            say(progress_line(name, total, state.rows))
+
+    return Progress()

@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from .fileio import setup_logging
+from .provenance import workflow_commit
 from .step import run
 
 log = logging.getLogger("utkface.cli")
@@ -184,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--train-info", help="its train_info.json, for the card")
     ex.add_argument("--splits", nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="split CSVs, for the card")
     ex.add_argument("--config", default="{}", help="the workflow config as JSON, for the card")
-    ex.add_argument("--commit", default="unknown")
+    ex.add_argument("--commit", help="the workflow's git commit (default: asked of git)")
     ex.add_argument("--synthetic", action="store_true")
     for s in (pr, ex):
         s.add_argument(
@@ -255,7 +256,7 @@ def _card(a: argparse.Namespace, model_id: str):
         "name": MODEL_NAMES.get(info["model"], info["model"]),
         "model_id": model_id,
         "version": __version__,
-        "commit": a.commit,
+        "commit": a.commit or workflow_commit(),
         "synthetic": a.synthetic,
         "formats": a.format,
     }

@@ -27,6 +27,7 @@ from .download import redact_urls
 from .figure_names import curve_figures, extra_figures
 from .fileio import atomic_path, setup_logging
 from .labels import read_labels, reason_kind
+from .provenance import workflow_commit
 from .step import run
 
 log = logging.getLogger("utkface.report")
@@ -172,7 +173,8 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
             "gpus": sorted({g for i in infos for g in i["gpus"]}) or ["none (CPU)"],
         },
         "runs": [{"model": i["model"], "seed": i["seed"], "info": i} for i in infos],
-        "git": a.commit,
+        "git": a.commit or workflow_commit(),
+        "trained_at": sorted({i.get("commit", "unknown") for i in infos}),
         "comparison": table_rows(table),
         "reading": reading(table, histories),
         "headline": verdicts.headline_seeds(table, test) if len(seeds) > 1 else verdicts.headline(test),
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--splits", nargs="+", required=True, help="train.csv, val.csv, test.csv")
     p.add_argument("--template", required=True, help="the Jinja2 template (report/report.html.j2)")
     p.add_argument("--config", required=True, help="the workflow config as JSON")
-    p.add_argument("--commit", default="unknown", help="the workflow's git commit")
+    p.add_argument("--commit", help="the workflow's git commit (default: asked of git)")
     p.add_argument("--synthetic", action="store_true", help="the run used the synthetic demo set")
     p.add_argument("--claims", help="claims.csv, when the run tested the study's claims")
     p.add_argument("--claims-figures", nargs="*", default=[], help="the claims' figures (PNG)")

@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from . import trainstate
-from .callbacks import HISTORY_COLUMNS, assign, epoch_randomness, phase_callbacks, seed_states
+from .callbacks import (
+    HISTORY_COLUMNS,
+    assign,
+    epoch_progress,
+    epoch_randomness,
+    phase_callbacks,
+    seed_states,
+)
 from .datasets import make_datasets
 from .fileio import atomic_path, setup_logging, write_json
 from .labels import read_labels
+from .provenance import workflow_commit
 from .step import run, say
 from .tfsetup import NoGPUError, configure_tensorflow, visible_gpus
 from .trainstate import TrainingState
@@ -127,8 +135,9 @@ def _resume_state(resume: Path, key: str, total: int) -> TrainingState:
     return state
 
 
-def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, inputs) -> None:
-    """Fit each phase in turn from the state's epoch on; a phase the state has finished is skipped."""
+def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, inputs, watch: list) -> None:
+    """Fit each phase in turn from the state's epoch on; a phase the state has finished is skipped. `watch`:
+    callbacks that only report (progress lines, TensorBoard), called after the state is written."""
     from . import models
 
     randomness = epoch_randomness(inputs.epoch, seed_states(net))
@@ -163,7 +172,7 @@ def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, i
             validation_data=inputs.val,
             initial_epoch=max(start, state.epoch),
             epochs=phase["until"],
-            callbacks=phase_callbacks(resume, phase, mcfg, state, randomness, resumed_plateau),
+            callbacks=[*phase_callbacks(resume, phase, mcfg, state, randomness, resumed_plateau), *watch],
             verbose=2,
         )
         start = phase["until"]
@@ -179,9 +188,12 @@ def train(
     weights: str | None = None,
     threads: int | None = None,
     require_gpu: bool = False,
+    name: str = "",
+    tensorboard: str | None = None,
 ) -> dict[str, Any]:
     """Train `model` ('A' or 'B') with its resume state in `resume_dir`; returns the train_info dict
-    (`write_outputs` publishes it with the model and the history)."""
+    (`write_outputs` publishes it with the model and the history). `name` heads the progress lines;
+    `tensorboard`: a folder for Keras' TensorBoard events, or None."""
     configure_tensorflow(threads)
     import keras
     import tensorflow as tf
@@ -203,8 +215,11 @@ def train(
     params_at_start = models.trainable_params(net)
     plan = epoch_plan(model, cfg)
     state = _resume_state(resume, trainstate.run_key(model, seed, cfg), plan[-1]["until"])
+    watch = [epoch_progress(name or f"{model} seed {seed}", plan[-1]["until"], state)]
+    if tensorboard:
+        watch.append(keras.callbacks.TensorBoard(log_dir=tensorboard, write_graph=False, profile_batch=0))
     t0 = time.perf_counter()
-    _run_phases(net, plan, mcfg, strategy, resume, state, inputs)
+    _run_phases(net, plan, mcfg, strategy, resume, state, inputs, watch)
     if state.best_epoch is None:
         raise RuntimeError("no checkpoint was written: validation loss was never finite")
     rows = state.rows
@@ -229,6 +244,7 @@ def train(
         "host": platform.node(),
         "image_size": cfg["image_size"],
         "weights": weights or "none",
+        "commit": workflow_commit(),
     }
 
 
@@ -266,6 +282,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resume-dir", required=True, help="scratch state that lets a killed run resume")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--require-gpu", action="store_true", help="fail at once when TensorFlow sees no GPU")
+    p.add_argument(
+        "--name", default="", help="the run's name on its progress lines (default: model and seed)"
+    )
+    p.add_argument("--tensorboard", action="store_true", help="write TensorBoard events (train.tensorboard)")
+    p.add_argument("--tensorboard-dir", default="", help="the folder of the TensorBoard events")
     a = p.parse_args(argv)
     setup_logging()
     cfg = json.loads(a.config)
@@ -273,7 +294,19 @@ def main(argv: list[str] | None = None) -> None:
     splits = {"train": a.train_split, "val": a.val_split}
     try:
         info = train(
-            a.model, cfg, arrays, splits, a.resume_dir, a.seed, a.weights or None, a.threads, a.require_gpu
+            *(
+                a.model,
+                cfg,
+                arrays,
+                splits,
+                a.resume_dir,
+                a.seed,
+                a.weights or None,
+                a.threads,
+                a.require_gpu,
+            ),
+            name=a.name,
+            tensorboard=a.tensorboard_dir if a.tensorboard else None,
         )
     except NoGPUError as e:
         raise SystemExit(f"ERROR: {e}") from None
