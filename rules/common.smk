@@ -172,12 +172,12 @@ def get_images_fingerprint():
 def get_external_dir(wildcards):
     """An external test set's folder: the user's, or the synthetic one our rule draws."""
     entry = EXTERNAL[wildcards.name]
-    return entry.get("path") or EXT_SYNTHETIC.format(name=wildcards.name)
+    return entry["path"] or EXT_SYNTHETIC.format(name=wildcards.name)
 
 
 def get_external_fingerprint(wildcards):
     return folder_content(
-        EXTERNAL[wildcards.name].get("path"), "drawn by external_synthetic"
+        EXTERNAL[wildcards.name]["path"], "drawn by external_synthetic"
     )
 
 

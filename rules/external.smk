@@ -15,7 +15,7 @@ rule external_synthetic:
         ENV
     threads: config["preprocess"]["threads"]
     params:
-        n=lambda w: EXTERNAL[w.name].get("n_images") or 300,
+        n=lambda w: EXTERNAL[w.name]["n_images"],
         style=lambda w: EXTERNAL[w.name]["synthetic_style"],
         seed=config["seed"] + 1,
     shell:
@@ -30,7 +30,7 @@ rule external_synthetic:
         " --log {log:q}"
 
 
-rule external_labels:
+use rule labels as external_labels with:
     input:
         get_external_dir,
     output:
@@ -39,27 +39,7 @@ rule external_labels:
         pixels=EXT_ARRAY,
     log:
         "logs/external/{name}_labels.log",
-    localrule: True
-    shadow:
-        SHADOW
-    conda:
-        ENV
-    threads: config["preprocess"]["threads"]
+    benchmark:
+        "benchmarks/external/{name}_labels.tsv"
     params:
-        min_age=config["labels"]["min_age"],
-        max_age=config["labels"]["max_age"],
         content=get_external_fingerprint,
-        size=config["image_size"],
-        interpolation=config["preprocess"]["interpolation"],
-    shell:
-        "python -m workflow_scripts.labels"
-        " --images {input:q}"
-        " --labels {output.labels:q}"
-        " --rejected {output.rejected:q}"
-        " --pixels {output.pixels:q}"
-        " --size {params.size}"
-        " --interpolation {params.interpolation}"
-        " --min-age {params.min_age}"
-        " --max-age {params.max_age}"
-        " --threads {threads}"
-        " --log {log:q}"

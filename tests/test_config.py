@@ -94,3 +94,30 @@ def test_the_image_steps_take_preprocess_threads_up_to_the_cores_given(tmp_path,
     assert len(decoding) == 4  # labels and the synthetic set, for the study's data and the external set
     for command in decoding:
         assert re.search(r"--(threads|workers) (\d+)", command).group(2) == str(expected), command
+
+
+def _schema_keys(schema: dict) -> set[str]:
+    keys = set()
+    for name, sub in schema.get("properties", {}).items():
+        keys |= {name} | _schema_keys(sub)
+    return keys | (_schema_keys(schema["items"]) if "items" in schema else set())
+
+
+def test_no_config_default_lives_outside_the_schema():
+    """The schema fills every default before any code runs: a `.get("key", default)` or `.get("key") or
+    default` on a config key in the code would be a second default that can disagree with it. ("name" is
+    left out: a word for many things, and the one config key of that name is required.)"""
+    keys = _schema_keys(SCHEMA) - {"name"}
+    found = []
+    files = [*(ROOT / "workflow_scripts").glob("*.py"), *(ROOT / "rules").glob("*.smk"), ROOT / "Snakefile"]
+    for path in files:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for m in re.finditer(r"""\.get\(\s*["'](\w+)["']\s*(,|\)\s*or\b)""", line):
+                if m[1] in keys:
+                    found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
+    # an item of a list is filled too: an external test set's drawn size
+    sets = with_defaults({"evaluate": {"external": [{"name": "x", "synthetic_style": 2}]}}, SCHEMA)
+    assert sets["evaluate"]["external"] == [
+        {"name": "x", "path": None, "synthetic_style": 2, "n_images": 300}
+    ]

@@ -106,9 +106,9 @@ def _external_problems(sets: list[dict[str, Any]]) -> list[str]:
         problems.append(f"config key `evaluate.external`: the name {dup} is used twice")
     for i, s in enumerate(sets):
         key = f"evaluate.external[{i}] ({s['name']})"
-        if bool(s.get("path")) == bool(s.get("synthetic_style")):
+        if bool(s["path"]) == bool(s["synthetic_style"]):
             problems.append(f"config key `{key}`: give either `path` or `synthetic_style`")
-        elif s.get("path"):
+        elif s["path"]:
             problems += _missing(f"{key}.path", s["path"])
     return problems
 
@@ -130,7 +130,9 @@ def _source_problems(ds: dict[str, Any], synth: dict[str, Any]) -> list[str]:
 
 
 def with_defaults(config: Any, schema: dict[str, Any]) -> Any:
-    """A copy of `config` with the schema's defaults filled in, at every depth."""
+    """A copy of `config` with the schema's defaults filled in, at every depth (list items too)."""
+    if isinstance(config, list) and "items" in schema:
+        return [with_defaults(item, schema["items"]) for item in config]
     if schema.get("type") != "object" or not isinstance(config, dict):
         return config
     out = dict(config)
