@@ -75,7 +75,12 @@ def test_same_seed_same_bytes(tmp_path, labels):
 
 def test_allocate_largest_remainder():
     counts = pd.Series({"a": 5, "b": 3, "c": 2})
-    assert allocate(counts, 5).to_dict() == {"a": 3, "b": 1, "c": 1} or allocate(counts, 5).sum() == 5
+    # quotas 2.5, 1.5, 1.0: the floors take 4, the one left goes to the largest remainder, a tie of a and b
+    # broken by the stratum key
+    assert allocate(counts, 5).to_dict() == {"a": 3, "b": 1, "c": 1}
+    assert allocate(pd.Series({"c": 1, "b": 1, "a": 1}), 2).to_dict() == {"c": 0, "b": 1, "a": 1}
+    # 3.5, 2.1, 1.4: the one left goes to a (.5), not c (.4)
+    assert allocate(counts, 7).to_dict() == {"a": 4, "b": 2, "c": 1}
     assert allocate(counts, 10).to_dict() == counts.to_dict()
     assert allocate(counts, 0).sum() == 0
 
