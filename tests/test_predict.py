@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -280,3 +281,27 @@ def test_peak_memory_does_not_grow_with_the_number_of_photos(tmp_path, models):
     # a 6 MP photo kept until the end would add 18 MB to the peak: 30 more photos, 540 MB more
     grown = (peaks["many"] - peaks["base"]) / max(peaks["few"] - peaks["base"], 1)
     assert grown < 1.25, peaks
+
+
+def test_the_gallery_page_is_the_template_with_every_name_escaped():
+    from html import unescape
+    from html.parser import HTMLParser
+
+    from workflow_scripts.predict import gallery_html
+
+    evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg'
+    ok = {"file": f"in/{evil}", "face": 1, "status": "ok", "reason": "", "predicted_age": 31.04}
+    ok |= {"gender": "male", "p_female": 0.123, "detector_confidence": 0.9871}
+    bad = {"file": "in/b.png", "face": 0, "status": "no_face", "reason": "<b>none</b> found"}
+    table = pd.DataFrame([ok, bad])
+    page = gallery_html(table, {f"in/{evil}": f"ann/{evil}"}, "Model <A>")
+    tags = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: tags.append((tag, [k for k, _ in attrs]))
+    parser.feed(page)
+    assert [t for t in tags if t[0] in ("script", "img")] == [("img", ["src", "alt"])]
+    assert [t for t, _ in tags].count("figure") == 2
+    assert "<title>Model &lt;A&gt;</title>" in page and "<style>\n/* The one stylesheet" in page
+    text = unescape(page)
+    assert f'src="ann/{evil}"' in text and "face 1: 31.0 years, male (p(female) 0.12, detector 0.99)" in text
+    assert "no_face: <b>none</b> found" in text

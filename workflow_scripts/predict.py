@@ -24,7 +24,6 @@ one of ours; `--out` and `--gallery` may lie inside it, and are then part of it.
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import math
 import os
@@ -54,6 +53,7 @@ MAX_PIXELS = 40_000_000
 DETECT_PIXELS = 2_000_000
 PHOTO_BATCH = 8  # photos whose annotated copy waits for the model at most (8 x 6 MB)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet takes as the start of a formula
+GALLERY_TEMPLATE = Path(__file__).resolve().parents[1] / "report" / "gallery.html.j2"
 MAX_STEM = 80  # characters of a photo's name kept in its annotated copy's name
 COLUMNS = [
     "file",
@@ -314,35 +314,21 @@ def annotate(image: Image.Image, rows: list[dict[str, Any]], scale: float = 1.0)
 
 
 def gallery_html(table: pd.DataFrame, images: dict[str, str], title: str) -> str:
-    """A small self-contained page: each annotated photo (a relative link) with its rows."""
+    """A small self-contained page (report/gallery.html.j2): each annotated photo (a relative link) with its
+    rows."""
+    from .comparison import render_html
+
     cards = []
     for file, rows in table.groupby("file", sort=True):
-        lines = "".join(
-            f"<li>face {int(r['face'])}: {r['predicted_age']:.1f} years, {html.escape(r['gender'])} "
-            f"(p(female) {r['p_female']:.2f}, detector {r['detector_confidence']:.2f})</li>"
+        lines = [
+            {"ok": True, "face": int(r["face"]), "age": f"{r['predicted_age']:.1f}", "gender": r["gender"],
+             "p_female": f"{r['p_female']:.2f}", "confidence": f"{r['detector_confidence']:.2f}"}
             if r["status"] == "ok"
-            else f"<li>{html.escape(r['status'])}: {html.escape(str(r['reason']))}</li>"
+            else {"ok": False, "status": r["status"], "reason": str(r["reason"])}
             for _, r in rows.iterrows()
-        )
-        img = (
-            f'<img src="{html.escape(images[file])}" alt="{html.escape(Path(file).name)}">'
-            if file in images
-            else ""
-        )
-        cards.append(
-            f"<figure>{img}<figcaption><b>{html.escape(Path(file).name)}</b><ul>{lines}</ul>"
-            "</figcaption></figure>"
-        )
-    style = (
-        "body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#fbfcfe;color:#1d2433}"
-        "main{max-width:1100px;margin:0 auto;padding:1rem}figure{background:#fff;border:1px solid #d9dee8;"
-        "border-radius:6px;padding:.6rem;margin:0 0 1rem}img{max-width:100%;height:auto;display:block}"
-    )
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title><style>{style}'
-        f"</style></head><body><main><h1>{html.escape(title)}</h1>{''.join(cards)}</main></body></html>\n"
-    )
+        ]  # fmt: skip
+        cards.append({"name": Path(file).name, "src": images.get(file), "rows": lines})
+    return render_html(GALLERY_TEMPLATE, {"title": title, "cards": cards})
 
 
 def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
