@@ -3,7 +3,7 @@ changes what is trained, and every mistake in the file is one line naming the fi
 
 import pytest
 import yaml
-from conftest import ROOT, full_config
+from helpers import ROOT, full_config
 
 from workflow_scripts.claims import apply_variant, load_claims
 from workflow_scripts.configcheck import ConfigError

@@ -3,7 +3,7 @@ met, and the cost line a dry run prints."""
 
 import pytest
 import yaml
-from conftest import ROOT, copy_config, full_config, snakemake
+from helpers import ROOT, copy_config, full_config, snakemake
 
 from workflow_scripts.claims import load_claims
 from workflow_scripts.claims_grid import BASELINE, STUDY, estimate, make_grid, train_size

@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from workflow_scripts import claims_page, claims_table
 from workflow_scripts.claims_grid import STUDY

@@ -2,7 +2,7 @@ import re
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 from workflow_scripts.configcheck import ConfigError, check_config, config_problems, with_defaults
 

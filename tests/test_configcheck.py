@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 from workflow_scripts import configcheck
 from workflow_scripts.configcheck import (

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import urllib.error
 
 import pytest
 import yaml
-from conftest import snakemake
+from helpers import snakemake
 
 from workflow_scripts import download as dl
 from workflow_scripts.download import DownloadError, _fatal_reason, download

@@ -8,7 +8,7 @@ import urllib.error
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 from workflow_scripts import download as dl
 from workflow_scripts.download import DownloadError, _fatal_reason, download

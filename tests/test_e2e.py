@@ -7,7 +7,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import snakemake
+from helpers import snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def test_every_rule_logged_and_long_rules_benchmarked(demo_run):
 
 
 def test_rerun_has_nothing_to_do(demo_run):
-    from conftest import ROOT
+    from helpers import ROOT
 
     proc = snakemake(demo_run, "-n", "--configfile", str(ROOT / "config" / "demo.yaml"))
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -99,7 +99,7 @@ def test_rerun_has_nothing_to_do(demo_run):
 def test_a_new_commit_alone_reruns_nothing(demo_run, tmp_path):
     """After a commit that changes no code (e.g. the README), `snakemake -n` has nothing to do: the commit is
     not a param of any job. GIT_DIR makes every git call see another repository, at another commit."""
-    from conftest import ROOT
+    from helpers import ROOT
 
     from workflow_scripts.provenance import workflow_commit
 
@@ -120,7 +120,7 @@ def test_a_new_commit_alone_reruns_nothing(demo_run, tmp_path):
 def test_snakemake_report_html_and_zip_hold_every_annotated_file(demo_run, tmp_path):
     import zipfile
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     args = ("--configfile", str(ROOT / "config" / "demo.yaml"))
     snakemake(demo_run, *args, "--report", str(tmp_path / "report.html"))

@@ -54,7 +54,7 @@ def test_bin_labels():
 
 @pytest.mark.slow
 def test_cli_on_a_trained_model(tmp_path, tiny_data):
-    from conftest import full_config, train_tiny
+    from helpers import full_config, train_tiny
 
     cfg = full_config(image_size=32, train={"epochs": 1}, model_a={"batch_size": 16})
     out, _ = train_tiny(tmp_path, tiny_data, "A", cfg)

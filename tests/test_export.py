@@ -1,5 +1,5 @@
 """`utkface export` never deletes what it did not write, and refuses a bad argument before converting
-anything. A tiny Keras model (conftest.tiny_keras_model) and the Keras format keep these fast; the real
+anything. A tiny Keras model (helpers.tiny_keras_model) and the Keras format keep these fast; the real
 exports and their parity are in test_use.py."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
-    from conftest import tiny_keras_model
+    from helpers import tiny_keras_model
 
     d = tmp_path_factory.mktemp("models")
     (d / "corrupt.keras").write_text("not a zip")

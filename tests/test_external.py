@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import snakemake
+from helpers import snakemake
 from PIL import Image
 
 from workflow_scripts import synthetic

@@ -209,7 +209,7 @@ def test_the_command_line_bounds_name_their_keys_in_one_error_line(tmp_path):
 
 
 def test_the_schema_defaults_fit_the_real_utkface():
-    from conftest import full_config
+    from helpers import full_config
 
     cfg = full_config()["dataset"]
     assert cfg["extract_max_gb"] * 1e9 >= 400e6 and cfg["extract_max_members"] >= 23_708 + 100
@@ -217,7 +217,7 @@ def test_the_schema_defaults_fit_the_real_utkface():
 
 @pytest.mark.cli
 def test_the_workflow_passes_the_configured_bounds_to_the_extraction(tmp_path):
-    from conftest import snakemake
+    from helpers import snakemake
 
     arc = _zeros_tar(tmp_path / "bomb.tar.gz", 3_000_000)
     (tmp_path / "c.yaml").write_text(

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, full_config, kill_at_pause, train_cmd
+from helpers import ROOT, full_config, kill_at_pause, train_cmd
 
 from workflow_scripts import synthetic
 from workflow_scripts.decode import NoSpaceError

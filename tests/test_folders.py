@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import snakemake
+from helpers import snakemake
 
 from workflow_scripts import synthetic
 from workflow_scripts.folders import fingerprint, printable, scan

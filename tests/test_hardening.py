@@ -11,7 +11,7 @@ import zipfile
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 from workflow_scripts import synthetic
 from workflow_scripts.folders import fingerprint

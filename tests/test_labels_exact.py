@@ -214,7 +214,7 @@ def test_defaults_are_the_config_schemas():
     import inspect
 
     import yaml
-    from conftest import ROOT
+    from helpers import ROOT
 
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())["properties"]["labels"]["properties"]
     for fn in (build_labels, labels_from_table):

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import full_config
+from helpers import full_config
 
 from workflow_scripts import models
 

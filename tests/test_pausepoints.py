@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, kill_at_pause
+from helpers import ROOT, kill_at_pause
 
 from workflow_scripts import pausepoints
 

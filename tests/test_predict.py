@@ -1,6 +1,6 @@
 """`utkface predict` on what users really give it: bad arguments refused before any work, folders walked
 like the labels step's, odd files and odd names, spreadsheet-safe cells, memory bounded by the batch and
-not by the number of photos. A tiny Keras model (conftest.tiny_keras_model) keeps these fast; the real
+not by the number of photos. A tiny Keras model (helpers.tiny_keras_model) keeps these fast; the real
 detector's tests are in test_use.py."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from workflow_scripts.faces import CROP, TEMPLATE
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
-    from conftest import tiny_keras_model
+    from helpers import tiny_keras_model
 
     d = tmp_path_factory.mktemp("models")
     (d / "corrupt.keras").write_bytes(b"PK\x03\x04 this is not really a zip")

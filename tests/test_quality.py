@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 BIN = Path(sys.executable).parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 from workflow_scripts import report
 from workflow_scripts.comparison import comparison, read_comparison, table_html, write_comparison

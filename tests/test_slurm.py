@@ -13,7 +13,7 @@ import time
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from workflow_scripts.labels import read_labels, write_csv
 from workflow_scripts.splits import SplitError, allocate, make_splits, strata

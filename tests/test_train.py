@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, full_config, kill_at_pause, train_cmd, train_tiny
+from helpers import ROOT, full_config, kill_at_pause, train_cmd, train_tiny
 
 from workflow_scripts import models  # noqa: F401 - registers the custom layers for loading
 from workflow_scripts.train import HISTORY_COLUMNS

@@ -53,7 +53,7 @@ def test_a_real_face_is_found_and_aligned_onto_the_template(detector, photo):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_data):
     """Model A trained for 2 epochs on the tiny synthetic set, as the train rule leaves it."""
-    from conftest import full_config, train_tiny
+    from helpers import full_config, train_tiny
 
     cfg = full_config(image_size=32, train={"epochs": 2}, model_a={"batch_size": 16})
     out, _ = train_tiny(tmp_path_factory.mktemp("model"), tiny_data, "A", cfg)
@@ -156,7 +156,7 @@ def test_a_face_in_a_large_photo_is_found_on_the_bounded_copy_and_boxed_in_the_p
     tmp_path, detector
 ):
     import keras
-    from conftest import tiny_keras_model
+    from helpers import tiny_keras_model
 
     from workflow_scripts.predict import DETECT_PIXELS, find_photos, predict_photos
     from workflow_scripts.scenes import source_face

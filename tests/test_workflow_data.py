@@ -5,7 +5,7 @@ import socket
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, snakemake
+from helpers import ROOT, snakemake
 
 TARGETS = [f"results/data/arrays/{s}_images.npy" for s in ("train", "val", "test")]
 
