@@ -140,6 +140,7 @@ def _dry_run_fails(tmp_path, config_text):
 @pytest.mark.cli
 def test_a_yaml_error_in_a_config_file_names_the_file_and_line(tmp_path):
     cfg, _ = _dry_run_fails(tmp_path, "seed: 3\nsplit:\n  train_val_size: [1, 2\n")
+
     # Snakemake reads --configfile before our Snakefile runs and names neither file nor line; our
     # checker, which the message's README section points to, does
     def configcheck(path):

@@ -19,6 +19,8 @@ def _run(*cmd):
 def test_ruff_is_clean():
     proc = _run(BIN / "ruff", "check", ".")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = _run(BIN / "ruff", "format", "--check", ".")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_snakefmt_is_clean():

@@ -1,7 +1,6 @@
 """`config/README.md`, generated from `config/schema.yaml`: every key with its type, default and meaning.
-
-    python -m workflow_scripts.configdoc > config/README.md      (a test checks that it is in sync)
-"""
+Run `python -m workflow_scripts.configdoc > config/README.md` after editing the schema (a test checks that
+the two are in sync)."""
 
 from __future__ import annotations
 
