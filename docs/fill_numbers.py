@@ -1,5 +1,9 @@
 """Write the numbers of the README and docs from files the workflow wrote, never by hand.
 
+Blocks: `study` (the study's published numbers, config/published.yaml) in README.md and docs/method.md,
+`demo` (the demo's test numbers and time) in README.md, `real` (the real-data runs) in README.md and
+docs/results.md, `claims` (the demo's claims grid and the full grid's cost) in docs/claims.md.
+
 Each generated block sits between `<!-- NAME:start -->` and `<!-- NAME:end -->`. The files a block reads
 are committed beside this script (docs/runs/), copied there from a run by `--collect RESULTS_DIR`, which
 also records the date, commit and CPU of that run; a test reruns this script on them and checks that the
@@ -146,6 +150,22 @@ def demo_block() -> str:
     )
 
 
+def study_block() -> str:
+    """The study's own numbers (validation split, best checkpoint) and trainable parameters."""
+    published = yaml.safe_load((ROOT / "config/published.yaml").read_text())
+    lines = [
+        "| | gender accuracy | age MAE | trainable parameters |",
+        "| --- | --- | --- | --- |",
+    ]
+    for m in ("A", "B"):
+        p = published[m]
+        lines.append(
+            f"| {p['name']} | {100 * p['val_gender_accuracy']:.1f}% | {p['val_age_mae']:.2f} "
+            f"| {p['trainable_params']:,} |"
+        )
+    return "\n".join(lines)
+
+
 def real_block() -> str:
     """The real-data runs beside the study's numbers, from their committed files."""
     published = yaml.safe_load((ROOT / "config/published.yaml").read_text())["A"]
@@ -176,8 +196,9 @@ def real_block() -> str:
     return "\n".join(lines)
 
 
-def claims_block() -> str:
-    """The demo's claims table, its figures, and the full grid's size and cost on the real data."""
+def claims_block(figures: str = "runs/demo") -> str:
+    """The demo's claims table, its figures (`figures`: docs/runs/demo/ relative to the page), and the
+    full grid's size and cost on the real data."""
     run = json.loads((DEMO / "run.json").read_text())
     table = read_claims(DEMO / "claims.csv")
     lines = [
@@ -191,8 +212,8 @@ def claims_block() -> str:
         lines.append(f"| `{r['claim']}` | {r['model']} | {r['metric']} | {effect_text(r)} | {r['verdict']} |")
     lines += [
         "",
-        "![Forest plot of the demo's claims](docs/runs/demo/forest.png)",
-        "![The demo's data-size curve](docs/runs/demo/data_size.png)",
+        f"![Forest plot of the demo's claims]({figures}/forest.png)",
+        f"![The demo's data-size curve]({figures}/data_size.png)",
         "",
         full_grid_cost(),
     ]
@@ -225,9 +246,12 @@ def full_grid_cost() -> str:
     )
 
 
+# document (relative to DOCS_ROOT) -> its blocks
 BLOCKS = {
-    "README.md": {"demo": demo_block, "claims": claims_block, "real": real_block},
+    "README.md": {"study": study_block, "demo": demo_block, "real": real_block},
+    "docs/method.md": {"study": study_block},
     "docs/results.md": {"real": real_block},
+    "docs/claims.md": {"claims": claims_block},
 }
 
 

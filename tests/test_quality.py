@@ -1,4 +1,4 @@
-"""Project checks run as tests: linters, Snakemake's own lint, dry runs of both configs, README freshness."""
+"""Project checks run as tests: linters, Snakemake's own lint, dry runs of both configs, docs freshness."""
 
 import re
 import subprocess
@@ -58,11 +58,11 @@ def _edges(mermaid: str) -> set[tuple[str, str]]:
     return {(names[a], names[b]) for a, b in re.findall(r"^\s*(id\d+) --> (id\d+)", mermaid, flags=re.M)}
 
 
-def test_readme_dag_picture_is_current(tmp_path):
+def test_docs_dag_picture_is_current(tmp_path):
     proc = snakemake(tmp_path, "--rulegraph", "mermaid-js")
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```mermaid\n(.*?)```", readme, flags=re.S).group(1)
-    assert _edges(block) == _edges(proc.stdout), "README DAG is stale: snakemake --rulegraph mermaid-js"
+    page = (ROOT / "docs" / "output.md").read_text()
+    block = re.search(r"```mermaid\n(.*?)```", page, flags=re.S).group(1)
+    assert _edges(block) == _edges(proc.stdout), "docs/output.md: stale, see snakemake --rulegraph"
     assert len(_edges(block)) > 15
 
 
