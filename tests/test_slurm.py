@@ -24,6 +24,7 @@ model_a: {epochs: 2, batch_size: 16}
 model_b: {epochs: 2, frozen_epochs: 1, batch_size: 16}
 predict: {input: null, scenes: 0}
 export: {formats: []}
+evaluate: {external: []}   # the demo's other test set: the same evaluate rule, two jobs more
 # the demo's grid overrides set back to the tiny run's own: the main run is the grid's baseline
 claims:
   only: [a_mse_loss]
@@ -119,15 +120,15 @@ def test_demo_and_a_claims_grid_run_through_the_slurm_profile(cluster, tmp_path)
     for m in "AB":
         assert (tmp_path / f"results/eval/{m}/study/seed_7/test/metrics.json").exists()
     # trainings: the main run's 2, the baselines' second seed (2) and the variant's 2 seeds
-    jobs = _new_jobs(before, 6 + 10)
+    jobs = _new_jobs(before, 6 + 8)
     train = [j for j in jobs if "train" in j["comment"]]
     other = [j for j in jobs if "train" not in j["comment"]]
     assert len(train) == 6 and all("gres/gpu=1" in j["tres"] for j in train), jobs
     # (the executor's comment: rule_train_wildcards_<model>_<variant>_<seed>)
     variants = sorted(re.search(r"_wildcards_[AB]_(\w+)_\d+$", j["comment"]).group(1) for j in train)
     assert variants == ["a_mse_loss"] * 2 + ["study"] * 4, jobs
-    # evaluate: 2 models x (val, test and the demo's other test set), and the grid's new runs on test
-    assert len(other) == 6 + 4 and all(
+    # evaluate: 2 models x (val, test), and the grid's new runs on test
+    assert len(other) == 4 + 4 and all(
         "evaluate" in j["comment"] and "gpu" not in j["tres"] for j in other
     ), jobs
     assert all(j["state"] == "COMPLETED" for j in jobs)

@@ -2,7 +2,7 @@
 
 gender: 0 = male, 1 = female; race: 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others.
 
-Policy (documented in the README): a name is kept only when all four fields parse exactly. A name whose
+Policy (docs/method.md): a name is kept only when all four fields parse exactly. A name whose
 age and gender still parse but that is otherwise malformed (a space, a missing dot, a missing race field)
 is rejected, never repaired: the file name *is* the label, so a damaged name is a damaged label, and
 the per-race metrics need every race. Undecodable or truncated images, ages outside
