@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# All that a lent GPU machine (JAX and no TensorFlow, 16 cores) is wanted for, in one call of under 10
-# minutes: the GPU check on JAX (bench/gpu_check_jax.sh, settings started within 280 s), then the data
-# bench on 2 to 16 worker processes (the naive loader uses one core whatever the machine). The output also
-# goes to $OUT/device_check.txt when OUT is set (the device tool brings that folder back).
-#   here, once:  bash bench/gpu_check_jax.sh --fetch
-#   there:       bash bench/device_check.sh      (carry .whl)
+# The GPU numbers of a GPU machine without internet (JAX and no TensorFlow installed, many cores), in one
+# command of under 10 minutes: the GPU check on JAX (bench/gpu_check_jax.sh, settings started within
+# 280 s), then the data bench on 2 to 16 worker processes (the naive loader uses one core whatever the
+# machine). With OUT set to a folder, the output is also written to $OUT/device_check.txt.
+#   on a machine with internet, once:  bash bench/gpu_check_jax.sh --fetch   (downloads the wheels into .whl/)
+#   copy the checkout, .whl/ included, to the GPU machine, then there:  bash bench/device_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check (bench/gpu_check.py) on a GPU machine that has JAX but no TensorFlow, such as the lent
-# H200 machines, which cannot download either: Keras runs on the JAX backend, with the few wheels the
-# machine lacks carried in .whl/ (git-ignored).
-#   here, once:  bash bench/gpu_check_jax.sh --fetch
-#   there:       bash bench/gpu_check_jax.sh [--steps 40]      (carry .whl; ends within 8 minutes)
+# The GPU check (bench/gpu_check.py) on a GPU machine that has JAX but no TensorFlow and no internet:
+# Keras runs on the JAX backend, with the few wheels the machine lacks brought along in .whl/ (git-ignored).
+#   on a machine with internet, once:  bash bench/gpu_check_jax.sh --fetch
+#   copy the checkout, .whl/ included, to the GPU machine, then there:
+#                                      bash bench/gpu_check_jax.sh [--steps 40]   (ends within 8 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Keras and what it and our config check need beyond that machine's Python 3.12 packages
@@ -15,7 +15,7 @@ if [[ ${1:-} == --fetch ]]; then
         --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
 fi
 if [[ ! -d .whl ]]; then
-    echo "ERROR: no .whl folder: run 'bash bench/gpu_check_jax.sh --fetch' here first, then carry .whl" >&2
+    echo "ERROR: no .whl folder: run 'bash bench/gpu_check_jax.sh --fetch' on a machine with internet and copy .whl/ here" >&2
     exit 1
 fi
 python3 -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
