@@ -1,4 +1,5 @@
-"""The comparison table and its HTML, every cell checked against values worked out by hand."""
+"""The comparison table and its HTML, every cell checked against values worked out by hand; the baseline
+row taken split by split, and the winners its reading (`report.reading`) names."""
 
 import csv
 import math
@@ -18,6 +19,7 @@ from workflow_scripts.comparison import (
     table_html,
     write_comparison,
 )
+from workflow_scripts.report import reading
 
 
 def _split(acc, mae, ci=None, base=(0.52, 15.0)):
@@ -307,3 +309,27 @@ def test_the_difference_of_a_and_b_over_seeds_is_paired_and_two_level():
     assert 0 < acc["low"] < acc["difference"] < acc["high"]
     with pytest.raises(ValueError, match="same images"):
         model_difference_seeds(a, [f.iloc[::-1] for f in b], n_boot=10, seed=1, confidence=0.95)
+
+
+def _run(model, val, test):
+    base_val = {"mean_age": 33.0, "age_mae": 15.0, "majority_gender": "male", "gender_accuracy": 0.52}
+    base_test = {"mean_age": 33.0, "age_mae": 16.0, "majority_gender": "male", "gender_accuracy": 0.51}
+    info = {"trainable_params": 10, "epochs_run": 3, "best_epoch": 2, "train_time_s": 1.0}
+    return {
+        "model": model,
+        "seed": 1,
+        "info": info,
+        "val": {"gender_accuracy": val[0], "age_mae": val[1], "baselines": base_val},
+        "test": {"gender_accuracy": test[0], "age_mae": test[1], "baselines": base_test},
+    }
+
+
+def test_baseline_row_takes_each_split_from_its_own_metrics_and_test_winner_is_the_lower_mae():
+    # B wins on validation MAE, A on test MAE: a reading that used max, or val for test, would say B
+    t = comparison([_run("A", (0.9, 7.0), (0.8, 6.0)), _run("B", (0.95, 6.5), (0.85, 8.0))], {})
+    base = t.set_index("model").loc["baseline"]
+    assert (base["val_age_mae"], base["test_age_mae"]) == (15.0, 16.0)
+    assert (base["val_gender_accuracy"], base["test_gender_accuracy"]) == (0.52, 0.51)
+    text = " ".join(reading(t, {}))
+    assert "Best test age MAE: Model A" in text and "Best validation age MAE: Model B" in text
+    assert "Best test gender accuracy: Model B" in text

@@ -1,4 +1,5 @@
-"""Images into arrays: every mode to RGB, the resize, the process pool, the disk checks and the gather."""
+"""Images into arrays: every mode to RGB, the resize (each interpolation key as Pillow's), the process
+pool, the disk checks and the gather."""
 
 import errno
 import os
@@ -40,6 +41,15 @@ def test_values_match_a_plain_pil_resize(mixed_modes, tmp_path):
     decode_images(mixed_modes, tmp_path / "x.npy", size=128)
     ref = np.asarray(Image.open(mixed_modes[0]).convert("RGB").resize((128, 128), Image.BILINEAR))
     assert np.array_equal(np.load(tmp_path / "x.npy")[0], ref)
+
+
+def test_interpolation_key_changes_the_pixels_as_pillow_does(tmp_path):
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    near = load_image(tmp_path / "a.png", 64, "nearest")
+    bil = load_image(tmp_path / "a.png", 64, "bilinear")
+    ref = np.asarray(Image.open(tmp_path / "a.png").resize((64, 64), Image.Resampling.NEAREST))
+    assert np.array_equal(near, ref) and not np.array_equal(near, bil)
 
 
 def test_digests_reasons_and_rows_of_good_and_bad_files(mixed_modes, tmp_path):

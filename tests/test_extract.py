@@ -4,9 +4,14 @@ import tarfile
 import zipfile
 
 import pytest
+import yaml
+from helpers import snakemake
 
 from workflow_scripts import extract as extract_mod
+from workflow_scripts import synthetic
 from workflow_scripts.extract import ArchiveLimitError, Limits, UnsafeArchiveError, extract
+
+LABELS = "results/data/labels.csv"
 
 
 def _tar(path, members):
@@ -229,3 +234,43 @@ def test_the_workflow_passes_the_configured_bounds_to_the_extraction(tmp_path):
     log = (tmp_path / "logs/extract_archive.log").read_text()
     assert "ERROR: " in log and "the extracted files pass 0.002 GB" in log and "dataset.extract_max_gb" in log
     assert not (tmp_path / "results/data/extracted").exists()
+
+
+def _archive_case(tmp_path, kind):
+    good = tmp_path / "good"
+    synthetic.generate(good / "UTKFace", 12, seed=1, quirks=False)
+    path = tmp_path / "UTKFace.tar.gz"
+    if kind == "truncated":
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(good / "UTKFace", arcname="UTKFace")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "zip named .tar.gz":
+        with zipfile.ZipFile(path, "w") as z:
+            for f in (good / "UTKFace").iterdir():
+                z.write(f, f"UTKFace/{f.name}")
+    elif kind == "empty":
+        with tarfile.open(path, "w:gz"):
+            pass
+    return path
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("kind", ["truncated", "empty"])
+def test_a_bad_archive_fails_in_one_line_naming_the_archive_and_the_key(tmp_path, kind):
+    archive = _archive_case(tmp_path, kind)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"dataset": {"local_archive": str(archive), "md5": None}}))
+    proc = snakemake(tmp_path, "-c1", "--configfile", str(cfg), "--", LABELS, check=False)
+    assert proc.returncode != 0
+    terminal = proc.stderr + proc.stdout
+    line = next(ln for ln in terminal.splitlines() if ln.startswith("ERROR:"))
+    assert str(archive) in line and "dataset.local_archive" in line, line
+    assert "Traceback" not in terminal
+    assert not (tmp_path / "results/data/extracted").exists()
+
+
+def test_a_zip_renamed_tar_gz_is_read_by_its_content(tmp_path):
+    from workflow_scripts.extract import extract
+
+    archive = _archive_case(tmp_path, "zip named .tar.gz")
+    assert extract(archive, tmp_path / "out") == 12

@@ -1,6 +1,10 @@
-"""Labels and rejections of hand-made folders, compared whole: every row, every reason, dtypes and index."""
+"""Labelling an image folder (`build_labels`: the walk's decode check, duplicates, age limits, whole tables
+of labels and rejections compared row by row) or a folder with its own labels.csv (`labels_from_table`);
+the two CSVs written and read back with their types; the `labels` command line and its log. File names
+are parsed in test_labels.py; the pixel array of `labels --pixels` is in test_labels_pixels.py."""
 
 import io
+import os
 import re
 import shutil
 
@@ -15,9 +19,96 @@ from workflow_scripts.labels import (
     build_labels,
     check_image,
     labels_from_table,
+    main,
     read_labels,
     write_csv,
 )
+
+
+def test_age_range_and_conflicting_duplicates(tmp_path, synth_dir):
+    src = sorted(synth_dir.glob("*_*_*_*.jpg.chip.jpg"))[0]
+    shutil.copy(src, tmp_path / "0_0_0_20170101000000000.jpg.chip.jpg")
+    shutil.copy(src, tmp_path / "117_0_0_20170101000000001.jpg.chip.jpg")
+    # the same bytes under two names that disagree on the labels: neither can be trusted
+    shutil.copy(src, tmp_path / "20_0_0_20170101000000002.jpg.chip.jpg")
+    shutil.copy(src, tmp_path / "70_1_0_20170101000000003.jpg.chip.jpg")
+    Image.new("L", (50, 50), 128).save(tmp_path / "40_1_2_20170101000000004.jpg.chip.jpg")
+    (tmp_path / "41_1_2_20170101000000005.jpg.chip.jpg").write_bytes(b"not a jpeg at all")
+    (tmp_path / ".DS_Store").write_bytes(b"junk")
+    labels, rejected = build_labels(tmp_path)
+    by_name = dict(zip(rejected["path"], rejected["reason"], strict=True))
+    assert "outside 1-116" in by_name["0_0_0_20170101000000000.jpg.chip.jpg"]
+    assert "outside 1-116" in by_name["117_0_0_20170101000000001.jpg.chip.jpg"]
+    assert "conflicting labels" in by_name["20_0_0_20170101000000002.jpg.chip.jpg"]
+    assert "conflicting labels" in by_name["70_1_0_20170101000000003.jpg.chip.jpg"]
+    assert "undecodable" in by_name["41_1_2_20170101000000005.jpg.chip.jpg"]
+    assert labels["path"].tolist() == ["40_1_2_20170101000000004.jpg.chip.jpg"]  # greyscale is fine
+    assert ".DS_Store" not in by_name
+
+
+def test_cli_writes_both_csvs_and_fails_clearly_on_missing_folder(tmp_path, synth_dir):
+    main(
+        [
+            "--images",
+            str(synth_dir),
+            "--labels",
+            str(tmp_path / "l.csv"),
+            "--rejected",
+            str(tmp_path / "r.csv"),
+        ]
+    )
+    assert len(read_labels(tmp_path / "l.csv")) == 60
+    assert (tmp_path / "r.csv").read_text().startswith("path,reason\n")
+    with pytest.raises(SystemExit, match="dataset.local_dir"):
+        main(
+            [
+                "--images",
+                str(tmp_path / "nope"),
+                "--labels",
+                str(tmp_path / "x.csv"),
+                "--rejected",
+                str(tmp_path / "y.csv"),
+            ]
+        )
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_dedup_keeps_the_first_copy_by_path_and_names_it(tmp_path, synth_dir):
+    src = sorted(synth_dir.glob("*_*_*_*.jpg.chip.jpg"))[0]
+    first, second = "25_0_0_20170101000000001.jpg.chip.jpg", "25_0_0_20170101000000002.jpg.chip.jpg"
+    shutil.copy(src, tmp_path / second)
+    shutil.copy(src, tmp_path / first)
+    labels, rejected = build_labels(tmp_path)
+    assert labels["path"].tolist() == [first]
+    assert rejected.set_index("path")["reason"].to_dict() == {second: f"byte-identical duplicate of {first}"}
+
+
+def _add_bad_name(folder):
+    """A copy of a face under a name that is not valid UTF-8 (b"\xff" is Latin-1 'ÿ'), made from its bytes."""
+    face = next(p for p in sorted(folder.iterdir()) if p.name.endswith(".chip.jpg"))
+    shutil.copy(face, os.path.join(os.fsencode(folder), b"30_0_0_2017\xff.jpg.chip.jpg"))
+
+
+def test_a_name_not_in_utf8_is_rejected_with_its_reason_and_the_rest_labelled(tmp_path, synth_dir):
+    folder = tmp_path / "UTKFace"
+    shutil.copytree(synth_dir, folder)
+    _add_bad_name(folder)
+    labels, rejected = build_labels(folder)
+    assert len(labels) == 60
+    row = rejected[rejected["path"] == "30_0_0_2017\\xff.jpg.chip.jpg"]
+    assert row["reason"].tolist() == ["file name is not valid UTF-8"]
+
+
+def test_the_cli_writes_a_name_not_in_utf8_into_the_reject_list(tmp_path, synth_dir):
+    folder = tmp_path / "UTKFace"
+    shutil.copytree(synth_dir, folder)
+    _add_bad_name(folder)
+    main(
+        ["--images", str(folder), "--labels", str(tmp_path / "l.csv"), "--rejected", str(tmp_path / "r.csv")]
+    )
+    assert len(read_labels(tmp_path / "l.csv")) == 60
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8")
+    assert "30_0_0_2017\\xff.jpg.chip.jpg,file name is not valid UTF-8\n" in text
 
 
 def _jpeg(path, shade, size=40):
