@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+LABELS = "results/data/labels.csv"  # the labels rule's output, as a Snakemake target
 
 
 def snakemake(
@@ -122,3 +123,12 @@ def tiny_keras_model(path: Path, size: int = 16, channels: int = 3, heads: str =
     gender = keras.layers.Dense(1, activation="sigmoid", name="gender")(x)
     keras.Model(inp, age if heads == "single" else {"age": age, "gender": gender}).save(path)
     return path
+
+
+def local_dir_config(tmp_path: Path, images: Path) -> tuple[str, str]:
+    """`--configfile` arguments of a config that reads `images` as `dataset.local_dir`."""
+    import yaml
+
+    cfg = tmp_path / "local.yaml"
+    cfg.write_text(yaml.safe_dump({"dataset": {"local_dir": str(images), "md5": None}}))
+    return ("--configfile", str(cfg))

@@ -5,13 +5,11 @@ import zipfile
 
 import pytest
 import yaml
-from helpers import snakemake
+from helpers import LABELS, snakemake
 
 from workflow_scripts import extract as extract_mod
 from workflow_scripts import synthetic
 from workflow_scripts.extract import ArchiveLimitError, Limits, UnsafeArchiveError, extract
-
-LABELS = "results/data/labels.csv"
 
 
 def _tar(path, members):

@@ -9,13 +9,12 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-from helpers import snakemake
+from helpers import LABELS, local_dir_config, snakemake
 
 from workflow_scripts import synthetic
 from workflow_scripts.folders import fingerprint, printable, scan
 from workflow_scripts.labels import build_labels
 
-LABELS = "results/data/labels.csv"
 BAD = b"\xff.jpg"  # Latin-1 'ÿ', not UTF-8: a name an old camera or a zip from another system leaves
 
 
@@ -24,12 +23,6 @@ def _with_bad_name(folder, content=b"not an image"):
     with open(os.path.join(os.fsencode(folder), BAD), "wb") as f:
         f.write(content)
     return folder
-
-
-def _local_dir_config(tmp_path, images):
-    cfg = tmp_path / "local.yaml"
-    cfg.write_text(yaml.safe_dump({"dataset": {"local_dir": str(images), "md5": None}}))
-    return ("--configfile", str(cfg))
 
 
 def test_a_name_not_in_utf8_is_one_rejected_row_shown_losslessly(tmp_path):
@@ -73,7 +66,7 @@ def test_the_workflow_plans_and_labels_a_folder_holding_a_name_not_in_utf8(tmp_p
 def test_an_image_truncated_in_place_reruns_labels_and_is_rejected(tmp_path):
     images = tmp_path / "UTKFace"
     synthetic.generate(images, 30, seed=4, quirks=False)
-    args = _local_dir_config(tmp_path, images)
+    args = local_dir_config(tmp_path, images)
     snakemake(tmp_path, "-c1", *args, "--", LABELS)
     assert len(pd.read_csv(tmp_path / LABELS)) == 30
     victim = sorted(images.iterdir())[3]

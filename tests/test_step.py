@@ -6,12 +6,9 @@ import subprocess
 import sys
 
 import pytest
-import yaml
-from helpers import ROOT, snakemake
+from helpers import LABELS, ROOT, local_dir_config, snakemake
 
 from workflow_scripts.step import split_log_arg
-
-LABELS = "results/data/labels.csv"
 
 
 def test_split_log_arg():
@@ -64,18 +61,12 @@ def test_without_log_output_stays_on_the_terminal(tmp_path):
     assert proc.returncode == 1 and "image folder not found" in proc.stderr
 
 
-def _local_dir_config(tmp_path, images):
-    cfg = tmp_path / "local.yaml"
-    cfg.write_text(yaml.safe_dump({"dataset": {"local_dir": str(images), "md5": None}}))
-    return ("--configfile", str(cfg))
-
-
 @pytest.mark.cli
 def test_a_failing_rule_shows_its_own_message_on_the_terminal(tmp_path):
     empty = tmp_path / "nothing_usable"
     empty.mkdir()
     (empty / "readme.txt").write_text("no faces here")
-    proc = snakemake(tmp_path, "-c1", *_local_dir_config(tmp_path, empty), "--", LABELS, check=False)
+    proc = snakemake(tmp_path, "-c1", *local_dir_config(tmp_path, empty), "--", LABELS, check=False)
     assert proc.returncode != 0
     assert "no usable UTKFace image found (1 rejected)" in proc.stderr
     shutil.rmtree(empty)
