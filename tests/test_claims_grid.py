@@ -136,9 +136,9 @@ def test_the_cost_comes_from_the_benchmarks_per_epoch_and_image(tmp_path):
 def test_a_dry_run_of_the_claims_target_says_how_many_trainings_and_holds_them(tmp_path):
     cfg = copy_config(tmp_path)
     proc = snakemake(tmp_path, "-n", "claims", "--configfile", str(cfg))
-    assert "claims grid: 14 trainings (A 10, B 4; 2 seeds each), 0 done" in proc.stderr
+    assert "claims grid: 12 trainings (A 8, B 4; 2 seeds each), 0 done" in proc.stderr
     counts = dict(line.split()[:2] for line in proc.stdout.splitlines() if line[:1].isalpha() and " " in line)
-    assert counts["train"] == "14" and counts["evaluate"] == "14"
+    assert counts["train"] == "12" and counts["evaluate"] == "12"
     assert counts["train_subset"] == counts["subset_array"] == "1"
     # the main run's demo trainings are not part of the claims target (the grid has a baseline of its own)
     assert "results/models/A/study/seed_7/model.keras" not in proc.stdout
