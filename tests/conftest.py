@@ -101,7 +101,8 @@ def http_server():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """240 synthetic faces as 32 px train/val/test arrays plus split CSVs."""
-    from workflow_scripts.labels import Pixels, build_labels, write_csv
+    from workflow_scripts.labels import Pixels, build_labels
+    from workflow_scripts.labeltable import write_csv
     from workflow_scripts.preprocess import preprocess
     from workflow_scripts.splits import make_splits
 

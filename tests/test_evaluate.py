@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from workflow_scripts.evaluate import bin_labels, compute_metrics, main
-from workflow_scripts.labels import RACES
+from workflow_scripts.labeltable import RACES
 
 BINS = [0, 10, 30, 117]
 

@@ -5,7 +5,8 @@ test_labels_folders.py; the pixel array of `labels --pixels` in test_labels_pixe
 
 import pytest
 
-from workflow_scripts.labels import build_labels, parse_name, reason_kind
+from workflow_scripts.labels import build_labels, parse_name
+from workflow_scripts.labeltable import reason_kind
 from workflow_scripts.synthetic import REAL_BAD_NAMES
 
 REAL_BAD = {

@@ -14,15 +14,8 @@ import pytest
 from PIL import Image
 
 from workflow_scripts import labels as labels_mod
-from workflow_scripts.labels import (
-    LABEL_COLUMNS,
-    build_labels,
-    check_image,
-    labels_from_table,
-    main,
-    read_labels,
-    write_csv,
-)
+from workflow_scripts.labels import build_labels, check_image, labels_from_table, main
+from workflow_scripts.labeltable import LABEL_COLUMNS, read_labels, write_csv
 
 
 def test_age_range_and_conflicting_duplicates(tmp_path, synth_dir):

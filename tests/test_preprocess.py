@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from workflow_scripts.decode import load_image
-from workflow_scripts.labels import Pixels, build_labels, write_csv
+from workflow_scripts.labels import Pixels, build_labels
+from workflow_scripts.labeltable import write_csv
 from workflow_scripts.preprocess import preprocess, split_rows
 
 

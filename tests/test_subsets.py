@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from helpers import ROOT
 
-from workflow_scripts.labels import read_labels, write_csv
+from workflow_scripts.labeltable import read_labels, write_csv
 from workflow_scripts.splits import SplitError, allocate, make_splits, strata
 from workflow_scripts.subsets import nested_order, quota_sequence, subset
 

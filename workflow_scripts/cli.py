@@ -223,7 +223,7 @@ def _card(a: argparse.Namespace, model_id: str):
     from . import __version__
     from .export import model_card
     from .figure_names import MODEL_NAMES
-    from .labels import read_labels
+    from .labeltable import read_labels
 
     for flag in ("test_metrics", "train_info", "splits"):
         if not getattr(a, flag):

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .labels import read_labels
+from .labeltable import read_labels
 
 
 @dataclass

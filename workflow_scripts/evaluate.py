@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import uncertainty
 from .fileio import atomic_path, setup_logging, write_json
-from .labels import GENDERS, RACES, read_labels
+from .labeltable import GENDERS, RACES, read_labels
 from .step import run
 
 log = logging.getLogger("utkface.evaluate")

@@ -32,15 +32,12 @@ from .decode import INTERPOLATION, decode_images, examine, gather, keep_rows
 from .fileio import atomic_path, setup_logging
 from .folders import scan
 from .imageio import to_rgb
+from .labeltable import LABEL_COLUMNS, RACES, REJECT_COLUMNS, reason_kind, write_csv
 from .pausepoints import pause_point
 from .step import run
 
 log = logging.getLogger("utkface.labels")
 
-RACES = ("White", "Black", "Asian", "Indian", "Others")
-GENDERS = ("male", "female")
-LABEL_COLUMNS = ["path", "age", "gender", "race", "datetime"]
-REJECT_COLUMNS = ["path", "reason"]
 
 _SUFFIX = r"\.jpg(?:\.chip\.jpg)?"
 # re.ASCII: \d would otherwise take other scripts' digits ('３８' is not the age 38 in a name)
@@ -68,11 +65,6 @@ def parse_name(name: str) -> tuple[dict | None, str | None]:
     if not 0 <= race < len(RACES):
         return None, f"malformed name: race {race} is not 0-4"
     return {"age": int(m["age"]), "gender": gender, "race": race, "datetime": m["datetime"]}, None
-
-
-def reason_kind(reason: str) -> str:
-    """A rejection reason without its details ('malformed name: ...' -> 'malformed name'), for counts."""
-    return reason.split(":")[0].split(" of ")[0]
 
 
 def _decode_at_one_eighth(file: IO[bytes]) -> None:
@@ -245,18 +237,6 @@ def labels_from_table(
         labels = pd.DataFrame(kept, columns=[*LABEL_COLUMNS, "row"]).sort_values("path", ignore_index=True)
         keep(labels.pop("row").tolist())
     return labels, pd.DataFrame(rejected, columns=REJECT_COLUMNS).sort_values("path", ignore_index=True)
-
-
-def read_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a labels or split CSV with stable dtypes (datetime stays a string of digits)."""
-    return pd.read_csv(
-        path, dtype={"path": str, "age": "int64", "gender": "int64", "race": "int64", "datetime": str}
-    )
-
-
-def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path, ".csv") as tmp:
-        df.to_csv(tmp, index=False, lineterminator="\n")
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI glue: see pyproject)

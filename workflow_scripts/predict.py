@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from .evaluate import GENDER_THRESHOLD
 from .imageio import UnusableImageError, to_rgb
-from .labels import GENDERS
+from .labeltable import GENDERS
 
 log = logging.getLogger("utkface.predict")
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .decode import gather
 from .fileio import atomic_path, setup_logging
-from .labels import read_labels
+from .labeltable import read_labels
 from .step import run
 
 log = logging.getLogger("utkface.preprocess")

@@ -26,7 +26,7 @@ from .comparison import read_comparison, render_html, table_rows
 from .download import redact_urls
 from .figure_names import curve_figures, extra_figures
 from .fileio import atomic_path, setup_logging
-from .labels import read_labels, reason_kind
+from .labeltable import read_labels, reason_kind
 from .provenance import workflow_commit
 from .step import run
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .fileio import setup_logging
-from .labels import read_labels, write_csv
+from .labeltable import read_labels, write_csv
 from .step import run
 
 log = logging.getLogger("utkface.splits")

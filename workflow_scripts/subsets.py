@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .fileio import setup_logging
-from .labels import read_labels, write_csv
+from .labeltable import read_labels, write_csv
 from .preprocess import split_rows
 from .splits import SplitError, strata
 from .step import run

@@ -27,7 +27,7 @@ from .callbacks import (
 )
 from .datasets import make_datasets
 from .fileio import atomic_path, setup_logging, write_json
-from .labels import read_labels
+from .labeltable import read_labels
 from .provenance import workflow_commit
 from .step import run, say
 from .tfsetup import NoGPUError, configure_tensorflow, visible_gpus
