@@ -103,16 +103,12 @@ def model_input_size(path: Path, spec: str) -> int:
 
 def load_model(path: Path, spec: str, size: int):
     """The Keras model, checked on one blank image: one age and one p(female) per image."""
-    from .tfsetup import configure_tensorflow
-
-    configure_tensorflow()
-    import keras
     import numpy as np
 
-    from . import models  # noqa: F401 - registers the custom layers for loading
+    from .inference import load_keras_model
 
     try:
-        model = keras.models.load_model(path)
+        model = load_keras_model(path)
         out = model.predict_on_batch(np.zeros((2, size, size, 3), np.float32))
         sizes = {k: np.asarray(out[k]).size for k in OUTPUTS} if isinstance(out, dict) else {}
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the file is not a usable model

@@ -20,13 +20,11 @@ import pandas as pd
 
 from . import uncertainty
 from .fileio import atomic_path, setup_logging, write_json
+from .inference import GENDER_THRESHOLD, load_keras_model, predict_batches
 from .labeltable import GENDERS, RACES, read_labels
 from .step import run
 
 log = logging.getLogger("utkface.evaluate")
-
-# p(female) at or above this is read as female; one named constant for every place that thresholds
-GENDER_THRESHOLD = 0.5
 
 
 def bin_labels(edges: list[int]) -> list[str]:
@@ -115,21 +113,8 @@ def _uncertainty(df, bins, age_bins, n_boot, seed, confidence) -> dict[str, Any]
 def predict(
     model_path: str | os.PathLike, images: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted ages, gender probabilities), in batches straight from the uint8 (memory-mapped) array."""
-    from .tfsetup import configure_tensorflow
-
-    configure_tensorflow()
-    import keras
-
-    from . import models  # noqa: F401 - registers the custom layers for loading
-
-    model = keras.models.load_model(model_path)
-    ages, probs = [], []
-    for start in range(0, len(images), batch_size):
-        out = model.predict_on_batch(np.asarray(images[start : start + batch_size], dtype=np.float32))
-        ages.append(np.asarray(out["age"]).reshape(-1))
-        probs.append(np.asarray(out["gender"]).reshape(-1))
-    return np.concatenate(ages), np.concatenate(probs)
+    """(predicted ages, gender probabilities) of the model saved at `model_path`, in batches."""
+    return predict_batches(load_keras_model(model_path), images, batch_size)
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no mutate block (CLI glue: see pyproject)

@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .evaluate import GENDER_THRESHOLD  # noqa: E402
 from .figure_names import MODEL_NAMES, extra_figures  # noqa: E402
 from .fileio import atomic_path, setup_logging  # noqa: E402
+from .inference import GENDER_THRESHOLD  # noqa: E402
 from .step import run
 
 log = logging.getLogger("utkface.figures")

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageOps
 
-from .evaluate import GENDER_THRESHOLD
 from .imageio import UnusableImageError, to_rgb
+from .inference import GENDER_THRESHOLD, predict_batches
 from .labeltable import GENDERS
 
 log = logging.getLogger("utkface.predict")
@@ -235,7 +235,7 @@ def predict_photos(
     inputs: list[np.ndarray] = []
 
     def flush() -> None:
-        ages, probs = _run_model(model, np.stack(inputs) if inputs else None, batch_size)
+        ages, probs = predict_batches(model, np.stack(inputs) if inputs else np.zeros(0), batch_size)
         j = 0  # the model output of the next face, in the order the faces were batched
         for index, photo in pending:
             n = len(photo.faces)
@@ -283,17 +283,6 @@ def _rows(photo: Photo, ages: np.ndarray, probs: np.ndarray, model_id: str) -> l
         }
         for k, (face, age, p) in enumerate(zip(photo.faces, ages, probs, strict=True))
     ]
-
-
-def _run_model(model, x: np.ndarray | None, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    if x is None:
-        return np.zeros(0), np.zeros(0)
-    ages, probs = [], []
-    for start in range(0, len(x), batch_size):
-        out = model.predict_on_batch(x[start : start + batch_size].astype(np.float32))
-        ages.append(np.asarray(out["age"]).reshape(-1))
-        probs.append(np.asarray(out["gender"]).reshape(-1))
-    return np.concatenate(ages), np.concatenate(probs)
 
 
 def annotate(image: Image.Image, rows: list[dict[str, Any]], scale: float = 1.0) -> Image.Image:
