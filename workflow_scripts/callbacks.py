@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import trainstate
+from .formats import percent
 from .pausepoints import pause_point
 from .step import say
 from .trainstate import TrainingState
@@ -172,7 +173,7 @@ def progress_line(name: str, total: int, rows: list[dict[str, Any]]) -> str:
         "" if row["phase"] == "train" else f" ({row['phase']})"
     )
     how = f"val age MAE {row.get('val_age_mae', float('nan')):.2f}"
-    how += f", gender {100 * row.get('val_gender_accuracy', float('nan')):.1f}%"
+    how += f", gender {percent(row.get('val_gender_accuracy', float('nan')))}"
     when = f"{row['epoch_time_s']:.1f} s/epoch, " + (
         "done" if row["epoch"] >= total else f"~{_duration(left)} left"
     )

@@ -16,6 +16,7 @@ import pandas as pd
 from .claims_table import COLUMNS
 from .comparison import render_html
 from .fileio import atomic_path, setup_logging
+from .formats import percent
 from .step import run
 
 log = logging.getLogger("utkface.claims")
@@ -54,7 +55,7 @@ def html_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
                 **row,
                 "note": note,
                 "effect_text": effect_text(row),
-                "p_text": "" if pd.isna(p) else f"{100 * p:.0f}%",
+                "p_text": "" if pd.isna(p) else percent(p, 0),
             }
         )
     return rows

@@ -20,6 +20,7 @@ import yaml
 
 from . import uncertainty
 from .fileio import atomic_path, setup_logging, write_json
+from .formats import percent
 from .step import run
 
 log = logging.getLogger("utkface.comparison")
@@ -302,9 +303,9 @@ def _cell(row: pd.Series, col: str, kind: str) -> dict[str, str] | None:
     if v is None or pd.isna(v):
         return None
     if kind == "pct":
-        text = f"{100 * v:.1f}%"
+        text = percent(v)
     elif kind == "pp":
-        text = f"{100 * v:+.1f} pp"
+        text = percent(v, signed=True)
     elif kind == "int":
         text = f"{int(v):,}"
     elif kind == "dint":

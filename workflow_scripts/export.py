@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .formats import percent
+
 log = logging.getLogger("utkface.export")
 
 FORMATS = {
@@ -154,7 +156,7 @@ def model_card(
             "name": f"{kind} {g}",
             "n": v["n"],
             "mae": f"{v['age_mae']:.2f}",
-            "acc": f"{100 * v['gender_accuracy']:.1f}%",
+            "acc": percent(v["gender_accuracy"]),
         }
         for kind, key in (("age", "by_age_bin"), ("race", "by_race"))
         for g, v in test[key].items()
@@ -163,14 +165,14 @@ def model_card(
     context = {
         **extra,
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "ci_text": f"{100 * ci['confidence']:.0f}% bootstrap intervals" if ci else "no intervals computed",
+        "ci_text": f"{percent(ci['confidence'], 0)} bootstrap intervals" if ci else "no intervals computed",
         "test": {
             "gender_accuracy_text": verdicts.with_ci(test, "gender_accuracy"),
             "age_mae_text": verdicts.with_ci(test, "age_mae"),
             "age_rmse_text": verdicts.with_ci(test, "age_rmse"),
             "ece_text": f"{test['calibration']['ece']:.3f}" if "calibration" in test else "not computed",
             "baseline_mae": f"{test['baselines']['age_mae']:.2f}",
-            "baseline_acc": f"{100 * test['baselines']['gender_accuracy']:.1f}%",
+            "baseline_acc": percent(test["baselines"]["gender_accuracy"]),
         },
         "groups": groups,
         "gaps": verdicts.gaps({info["model"]: test}),

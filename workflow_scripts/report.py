@@ -26,6 +26,7 @@ from .comparison import read_comparison, render_html, table_rows
 from .download import redact_urls
 from .figure_names import curve_figures, extra_figures
 from .fileio import atomic_path, setup_logging
+from .formats import percent
 from .labeltable import read_labels, reason_kind
 from .provenance import workflow_commit
 from .step import run
@@ -44,7 +45,7 @@ def fit_diagnosis(history: pd.DataFrame) -> str:
     still_falling = n >= 3 and (loss[-3] - loss[-1]) / abs(loss[-3]) > 0.10
     if rise > 0.15 and loss[-1] < loss[best]:
         return (
-            f"signs of overfitting: validation loss rose {100 * rise:.0f}% after its best epoch "
+            f"signs of overfitting: validation loss rose {percent(rise, 0)} after its best epoch "
             f"({epoch}) while training loss kept falling; the checkpoint keeps epoch {epoch}"
         )
     if still_falling:
@@ -54,11 +55,11 @@ def fit_diagnosis(history: pd.DataFrame) -> str:
         )
     if rise > 0.15:
         return (
-            f"no overfitting trend, but an unsteady validation loss: it ends {100 * rise:.0f}% above its "
+            f"no overfitting trend, but an unsteady validation loss: it ends {percent(rise, 0)} above its "
             f"best (epoch {epoch}, the one kept) while training loss has levelled off"
         )
     return (
-        f"no clear over- or underfitting: validation loss ends within {100 * max(rise, 0):.0f}% of its best "
+        f"no clear over- or underfitting: validation loss ends within {percent(max(rise, 0), 0)} of its best "
         f"(epoch {epoch}) and training loss has levelled off"
     )
 
@@ -86,8 +87,8 @@ def reading(table: pd.DataFrame, histories: dict[str, pd.DataFrame]) -> list[str
         out.append(
             f"Model {m} {'beats' if beats else 'does NOT beat'} the trivial baselines on the test split "
             f"(age MAE {models.loc[m, 'test_age_mae']:.2f} vs {base['test_age_mae']:.2f}, gender accuracy "
-            f"{100 * models.loc[m, 'test_gender_accuracy']:.1f}% "
-            f"vs {100 * base['test_gender_accuracy']:.1f}%)."
+            f"{percent(models.loc[m, 'test_gender_accuracy'])} "
+            f"vs {percent(base['test_gender_accuracy'])})."
         )
         if m in histories:
             out.append(f"Model {m} learning curves: {fit_diagnosis(histories[m])}.")
@@ -95,8 +96,8 @@ def reading(table: pd.DataFrame, histories: dict[str, pd.DataFrame]) -> list[str
         if pd.notna(pub):
             out.append(
                 f"Model {m} against the study: validation gender accuracy "
-                f"{100 * models.loc[m, 'val_gender_accuracy']:.1f}% (published "
-                f"{100 * models.loc[m, 'published_val_gender_accuracy']:.1f}%), age MAE "
+                f"{percent(models.loc[m, 'val_gender_accuracy'])} (published "
+                f"{percent(models.loc[m, 'published_val_gender_accuracy'])}), age MAE "
                 f"{models.loc[m, 'val_age_mae']:.2f} (published {pub:.2f})."
             )
     return out

@@ -7,12 +7,14 @@ from typing import Any
 
 import pandas as pd
 
+from .formats import percent
+
 NAMES = {"gender_accuracy": "gender accuracy", "age_mae": "age MAE"}
 
 
 def fmt(metric: str, v: float, signed: bool = False) -> str:
     if "accuracy" in metric:
-        return f"{100 * v:+.1f} pp" if signed else f"{100 * v:.1f}%"
+        return percent(v, signed=True) if signed else percent(v)
     return f"{v:+.2f}" if signed else f"{v:.2f}"
 
 
@@ -36,7 +38,7 @@ def headline(test: dict[str, dict[str, Any]]) -> list[str]:
         out.append(
             f"Model {model} on {m['n']} unseen test images: gender accuracy "
             f"{with_ci(m, 'gender_accuracy')}, age MAE {with_ci(m, 'age_mae')} years"
-            + (f" ({100 * conf:.0f}% bootstrap intervals)." if conf else ".")
+            + (f" ({percent(conf, 0)} bootstrap intervals)." if conf else ".")
         )
     return out
 
@@ -139,7 +141,7 @@ def gaps(test: dict[str, dict[str, Any]]) -> list[str]:
             out.append(
                 f"Model {model}, {NAMES[metric]} between {what}: largest difference "
                 f"{fmt(metric, gap['gap'])} ({gap['high_group']} vs {gap['low_group']}), "
-                f"simultaneous {100 * gap['confidence']:.1f}% interval {span}: {verdict}."
+                f"simultaneous {percent(gap['confidence'])} interval {span}: {verdict}."
             )
     return out
 
