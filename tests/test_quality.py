@@ -116,3 +116,22 @@ def test_version_is_one_and_in_the_changelog():
     assert f"## {version} " in (ROOT / "CHANGELOG.md").read_text()
     catalog = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())
     assert catalog["usage"]["software-stack-deployment"]["conda"] is True
+
+
+def test_no_private_member_of_another_object_is_used():
+    """Keras' private members (`_is_improvement`, `net._initial_epoch`, ...) change without notice between
+    releases, and ours are private for a reason: the code uses public names only (an object's own `_x`
+    through `self` is its business)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "workflow_scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    assert not found, found
