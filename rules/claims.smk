@@ -154,6 +154,7 @@ rule claims_page:
         figures=claims_figures(),
         template=CLAIMS_TEMPLATE,
         parts=CLAIMS_TEMPLATE_PARTS,  # included by the page's template
+        style=STYLE_SHEET,
     output:
         report(
             CLAIMS_HTML,

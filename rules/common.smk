@@ -126,6 +126,9 @@ GRID = make_grid(
     strict=config["claims"]["enabled"] or "claims" in sys.argv[1:],
 )
 REPORT_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "report.html.j2")
+# the one stylesheet every page includes, and the galleries' page (`utkface predict` finds it itself)
+STYLE_SHEET = os.path.join(WORKFLOW_ROOT, "report", "style.css")
+GALLERY_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "gallery.html.j2")
 CLAIMS_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "claims.html.j2")
 CLAIMS_TEMPLATE_PARTS = [
     os.path.join(WORKFLOW_ROOT, "report", f"claims_{p}.html.j2")

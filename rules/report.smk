@@ -146,6 +146,7 @@ rule html_report:
         splits=expand(SPLIT, split=SPLITS),
         template=REPORT_TEMPLATE,
         table_template=COMPARISON_TEMPLATE,  # included by the report's template
+        style=STYLE_SHEET,
         claims=claims_report_inputs(),
     output:
         report(

@@ -30,6 +30,7 @@ rule predict:
     input:
         model=study(MODEL),
         photos=get_predict_photos(),
+        page=[GALLERY_TEMPLATE, STYLE_SHEET],  # the gallery's template, found by the command itself
     output:
         csv=PREDICT_CSV,
         annotated=directory(PREDICT_ANNOTATED),
