@@ -30,7 +30,7 @@ claims:
   only: [a_mse_loss]
   seeds: 2
   data_sizes: []
-  overrides: {model_a: {epochs: 2}, model_b: {frozen_epochs: 1}}
+  overrides: {model_a: {epochs: 2}, model_b: {epochs: 2, frozen_epochs: 1}}
 """
 
 

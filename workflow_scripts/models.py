@@ -219,3 +219,19 @@ def compile_model(
         metrics={"age": ["mae"], "gender": ["accuracy"]},
         jit_compile=jit_compile,
     )
+
+
+def float32_twin(model: keras.Model) -> keras.Model:
+    """`model` with every layer computing in float32: its variables are float32 under any mixed policy, so
+    the weights carry over exactly. What is saved, evaluated and exported, whatever it was trained in."""
+
+    def plain(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and node["config"]["name"].startswith("mixed_"):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {k: plain(v) for k, v in node.items()}
+        return [plain(v) for v in node] if isinstance(node, list) else node
+
+    twin = keras.Model.from_config(plain(model.get_config()))
+    twin.set_weights(model.get_weights())
+    return twin

@@ -18,6 +18,25 @@ def configure_tensorflow(threads: int | None = None) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), which oneDNN uses."""
+    try:
+        with open(cpuinfo) as f:
+            flags = {w for line in f if line.startswith("flags") for w in line.split()}
+    except OSError:  # not Linux
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def compute_policy(precision: str, on_gpu: bool, gpu_mixed: bool, has_bf16: bool) -> str:
+    """Keras' dtype policy of a training: `train.mixed_precision` on a GPU, else `train.precision`."""
+    if on_gpu and gpu_mixed:
+        return "mixed_float16"
+    if precision == "bfloat16" or (precision == "auto" and not on_gpu and has_bf16):
+        return "mixed_bfloat16"
+    return "float32"
+
+
 def visible_gpus(require: bool = False) -> list:
     """The GPUs TensorFlow sees, with memory growth on; with `require`, none is an error."""
     import tensorflow as tf

@@ -30,7 +30,7 @@ from .fileio import atomic_path, setup_logging, write_json
 from .labeltable import read_labels
 from .provenance import workflow_commit
 from .step import run, say
-from .tfsetup import NoGPUError, configure_tensorflow, visible_gpus
+from .tfsetup import NoGPUError, compute_policy, configure_tensorflow, cpu_has_bf16, visible_gpus
 from .trainstate import TrainingState
 
 log = logging.getLogger("utkface.train")
@@ -97,11 +97,11 @@ def _runtime(cfg: dict[str, Any], seed: int, threads: int | None, require_gpu: b
             tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
     except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
         log.warning("TensorFlow is already initialised: its thread counts stay as they are")
-    mixed = bool(gpus) and cfg["train"]["mixed_precision"]
-    if mixed:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    tcfg = cfg["train"]
+    policy = compute_policy(tcfg["precision"], bool(gpus), tcfg["mixed_precision"], cpu_has_bf16())
+    keras.mixed_precision.set_global_policy(policy)
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    return gpus, deterministic, mixed, strategy
+    return gpus, deterministic, policy, strategy
 
 
 def _build(model: str, cfg: dict[str, Any], strategy, seed: int, weights: str | None, train_split: str):
@@ -202,11 +202,11 @@ def train(
 
     resume = Path(resume_dir)
     resume.mkdir(parents=True, exist_ok=True)
-    gpus, deterministic, mixed, strategy = _runtime(cfg, seed, threads, require_gpu)
+    gpus, deterministic, policy, strategy = _runtime(cfg, seed, threads, require_gpu)
     mcfg = cfg[f"model_{model.lower()}"]
     log.info(
-        "model %s, seed %d, %d GPU(s), deterministic=%s, mixed precision=%s",
-        *(model, seed, len(gpus), deterministic, mixed),
+        "model %s, seed %d, %d GPU(s), deterministic=%s, precision %s",
+        *(model, seed, len(gpus), deterministic, policy),
     )
     batch = mcfg["batch_size"] * strategy.num_replicas_in_sync
     inputs = make_datasets(arrays, splits, batch, seed, cfg["train"]["memory_share"])
@@ -236,7 +236,8 @@ def train(
         "wall_time_this_run_s": time.perf_counter() - t0,
         "phases": plan,
         "deterministic": deterministic,
-        "mixed_precision": mixed,
+        "mixed_precision": policy == "mixed_float16",
+        "precision": policy,
         "gpus": [g.name for g in gpus],
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

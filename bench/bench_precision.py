@@ -1,0 +1,117 @@
+"""Benchmark: float32 against bfloat16 (`train.precision`) on this CPU, for speed and for accuracy.
+
+Speed: Models A and B (the workflow's builders and `compile_model`, study settings, 128 px random images),
+each setting in a fresh process, the settings alternated `--repeat` times (this machine's speed drifts);
+one warm-up epoch, then two timed ones. Prints images/s per run, the mean per setting and the ratio.
+
+Accuracy (`--demo RESULTS`): the demo's Model A trained by `train.train` in both precisions on a demo run's
+arrays (`RESULTS`/data/arrays, splits), same seed and config, with its validation numbers side by side.
+
+    python bench/bench_precision.py [--repeat 3] [--models A B] [--demo results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ("float32", "mixed_bfloat16")
+
+SPEED = r"""
+import json, sys, time
+sys.path.insert(0, {root!r})
+from workflow_scripts.tfsetup import configure_tensorflow
+configure_tensorflow(2)
+import keras, numpy as np, tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(2)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+keras.mixed_precision.set_global_policy({policy!r})
+from workflow_scripts import models
+from workflow_scripts.configcheck import load_yaml, with_defaults
+cfg = with_defaults({{}}, load_yaml({schema!r}))
+keras.utils.set_random_seed(1)
+if {model!r} == "A":
+    net = models.build_model_a(128, cfg["model_a"], cfg["augmentation"], 1)
+    weights = cfg["model_a"]["loss_weights"]
+else:
+    net = models.build_model_b(128, cfg["model_b"], cfg["augmentation"], 1, None)
+    weights = cfg["model_b"]["loss_weights"]
+models.compile_model(net, keras.optimizers.Adam(1e-4), weights, age_loss="mse")
+n = {n}
+rng = np.random.default_rng(0)
+x = rng.integers(0, 255, (n, 128, 128, 3)).astype(np.float32)
+y = {{"age": rng.uniform(1, 90, n).astype(np.float32), "gender": rng.integers(0, 2, n).astype(np.float32)}}
+net.fit(x, y, batch_size=32, epochs=1, verbose=0)
+t = time.perf_counter()
+h = net.fit(x, y, batch_size=32, epochs=2, verbose=0)
+print(json.dumps({{"rate": 2 * n / (time.perf_counter() - t), "loss": h.history["loss"][-1]}}))
+"""
+
+
+def speed(model: str, policy: str, n: int) -> dict:
+    code = SPEED.format(
+        root=str(ROOT), policy=policy, schema=str(ROOT / "config/schema.yaml"), model=model, n=n
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def accuracy(results: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from workflow_scripts import train
+    from workflow_scripts.configcheck import load_yaml, with_defaults
+
+    cfg = with_defaults(load_yaml(ROOT / "config/demo.yaml"), load_yaml(ROOT / "config/schema.yaml"))
+    arrays = {s: str(results / f"data/arrays/{s}_images.npy") for s in ("train", "val")}
+    splits = {s: str(results / f"data/splits/{s}.csv") for s in ("train", "val")}
+    epochs, size = cfg["model_a"]["epochs"], cfg["image_size"]
+    print(f"\nthe demo's Model A ({epochs} epochs, {size} px), seed {cfg['seed']}:")
+    print(f"  {'precision':<10} {'best epoch':>10} {'val age MAE':>12} {'val gender':>11} {'s/epoch':>8}")
+    for precision in ("float32", "bfloat16"):
+        cfg["train"]["precision"] = precision
+        with tempfile.TemporaryDirectory() as tmp:
+            info = train.train("A", cfg, arrays, splits, Path(tmp) / "resume", cfg["seed"], None, threads=2)
+            rows = {
+                r["epoch"]: r for r in train.trainstate.load(Path(tmp) / "resume", info["run_key"])[0].rows
+            }
+        best = rows[info["best_epoch"]]
+        per_epoch = sum(r["epoch_time_s"] for r in rows.values()) / len(rows)
+        print(f"  {precision:<10} {info['best_epoch']:>10} {best['val_age_mae']:>12.2f} "
+              f"{100 * best['val_gender_accuracy']:>10.1f}% {per_epoch:>8.1f}")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--models", nargs="+", default=["A", "B"], choices=["A", "B"])
+    p.add_argument("--images", type=int, default=256)
+    p.add_argument("--demo", type=Path, help="a demo run's results folder: also train its Model A both ways")
+    a = p.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from workflow_scripts.tfsetup import cpu_has_bf16
+
+    names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")]
+    cpu = names[0].split(":", 1)[1].strip() if names else platform.processor()
+    print(f"{cpu}, {platform.machine()}; bfloat16 in hardware (AVX512-BF16 or AMX): {cpu_has_bf16()}")
+    for model in a.models:
+        rates: dict[str, list[float]] = {p: [] for p in POLICIES}
+        for k in range(a.repeat):
+            for policy in POLICIES if k % 2 == 0 else POLICIES[::-1]:
+                r = speed(model, policy, a.images)
+                rates[policy].append(r["rate"])
+                print(f"  {model} {policy:<15} run {k + 1}: {r['rate']:6.1f} img/s (loss {r['loss']:.1f})")
+        mean = {p: sum(v) / len(v) for p, v in rates.items()}
+        print(f"{model}: float32 {mean['float32']:.1f}, bfloat16 {mean['mixed_bfloat16']:.1f} img/s: "
+              f"{mean['mixed_bfloat16'] / mean['float32']:.2f}x")  # fmt: skip
+    if a.demo:
+        accuracy(a.demo)
+
+
+if __name__ == "__main__":
+    main()
