@@ -1,4 +1,5 @@
-"""Extraction, message by message and file by file (member names at their limits, zip entries, counts)."""
+"""Extraction member by member: names at their limits, zip entries, counts and each refusal's message
+(whole archives and the workflow's use of them: test_extract.py)."""
 
 import hashlib
 import io
