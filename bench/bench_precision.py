@@ -4,7 +4,7 @@ Speed: Models A and B (the workflow's builders and `compile_model`, study settin
 each setting in a fresh process, the settings alternated `--repeat` times (this machine's speed drifts);
 one warm-up epoch, then two timed ones. Prints images/s per run, the mean per setting and the ratio.
 
-Accuracy (`--demo RESULTS`): the demo's Model A trained by `train.train` in both precisions on a demo run's
+Accuracy (`--demo RESULTS`): the demo's models trained by `train.train` in both precisions on a demo run's
 arrays (`RESULTS`/data/arrays, splits), same seed and config, with its validation numbers side by side.
 
     python bench/bench_precision.py [--repeat 3] [--models A B] [--demo results]
@@ -62,7 +62,7 @@ def speed(model: str, policy: str, n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def accuracy(results: Path) -> None:
+def accuracy(results: Path, model: str) -> None:
     sys.path.insert(0, str(ROOT))
     from workflow_scripts import train
     from workflow_scripts.configcheck import load_yaml, with_defaults
@@ -70,16 +70,16 @@ def accuracy(results: Path) -> None:
     cfg = with_defaults(load_yaml(ROOT / "config/demo.yaml"), load_yaml(ROOT / "config/schema.yaml"))
     arrays = {s: str(results / f"data/arrays/{s}_images.npy") for s in ("train", "val")}
     splits = {s: str(results / f"data/splits/{s}.csv") for s in ("train", "val")}
-    epochs, size = cfg["model_a"]["epochs"], cfg["image_size"]
-    print(f"\nthe demo's Model A ({epochs} epochs, {size} px), seed {cfg['seed']}:")
+    epochs, size = cfg[f"model_{model.lower()}"]["epochs"], cfg["image_size"]
+    what = f"{epochs} epochs, {size} px" + (", random VGG16 weights" if model == "B" else "")
+    print(f"\nthe demo's Model {model} ({what}), seed {cfg['seed']}:")
     print(f"  {'precision':<10} {'best epoch':>10} {'val age MAE':>12} {'val gender':>11} {'s/epoch':>8}")
     for precision in ("float32", "bfloat16"):
         cfg["train"]["precision"] = precision
         with tempfile.TemporaryDirectory() as tmp:
-            info = train.train("A", cfg, arrays, splits, Path(tmp) / "resume", cfg["seed"], None, threads=2)
-            rows = {
-                r["epoch"]: r for r in train.trainstate.load(Path(tmp) / "resume", info["run_key"])[0].rows
-            }
+            resume = Path(tmp) / "resume"
+            info = train.train(model, cfg, arrays, splits, resume, cfg["seed"], None, threads=2)
+            rows = {r["epoch"]: r for r in train.trainstate.load(resume, info["run_key"])[0].rows}
         best = rows[info["best_epoch"]]
         per_epoch = sum(r["epoch_time_s"] for r in rows.values()) / len(rows)
         print(f"  {precision:<10} {info['best_epoch']:>10} {best['val_age_mae']:>12.2f} "
@@ -88,10 +88,10 @@ def accuracy(results: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="speed runs per setting (0: accuracy only)")
     p.add_argument("--models", nargs="+", default=["A", "B"], choices=["A", "B"])
     p.add_argument("--images", type=int, default=256)
-    p.add_argument("--demo", type=Path, help="a demo run's results folder: also train its Model A both ways")
+    p.add_argument("--demo", type=Path, help="a demo run's results folder: also train its models both ways")
     a = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from workflow_scripts.tfsetup import cpu_has_bf16
@@ -99,7 +99,7 @@ def main() -> None:
     names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")]
     cpu = names[0].split(":", 1)[1].strip() if names else platform.processor()
     print(f"{cpu}, {platform.machine()}; bfloat16 in hardware (AVX512-BF16 or AMX): {cpu_has_bf16()}")
-    for model in a.models:
+    for model in a.models if a.repeat else ():
         rates: dict[str, list[float]] = {p: [] for p in POLICIES}
         for k in range(a.repeat):
             for policy in POLICIES if k % 2 == 0 else POLICIES[::-1]:
@@ -107,10 +107,12 @@ def main() -> None:
                 rates[policy].append(r["rate"])
                 print(f"  {model} {policy:<15} run {k + 1}: {r['rate']:6.1f} img/s (loss {r['loss']:.1f})")
         mean = {p: sum(v) / len(v) for p, v in rates.items()}
-        print(f"{model}: float32 {mean['float32']:.1f}, bfloat16 {mean['mixed_bfloat16']:.1f} img/s: "
-              f"{mean['mixed_bfloat16'] / mean['float32']:.2f}x")  # fmt: skip
-    if a.demo:
-        accuracy(a.demo)
+        best = {p: max(v) for p, v in rates.items()}
+        print(f"{model}: mean float32 {mean['float32']:.1f}, bfloat16 {mean['mixed_bfloat16']:.1f} img/s "
+              f"({mean['mixed_bfloat16'] / mean['float32']:.2f}x); best {best['float32']:.1f} and "
+              f"{best['mixed_bfloat16']:.1f} ({best['mixed_bfloat16'] / best['float32']:.2f}x)")  # fmt: skip
+    for model in a.models if a.demo else ():
+        accuracy(a.demo, model)
 
 
 if __name__ == "__main__":

@@ -90,15 +90,16 @@ def test_clear_empties_the_folder_and_no_name_of_ours_is_misread(tmp_path):
 def test_the_compute_policy_follows_the_keys_and_the_cpu(tmp_path):
     from workflow_scripts.tfsetup import compute_policy, cpu_has_bf16
 
-    # (precision, on a GPU, train.mixed_precision, CPU has bf16) -> policy
+    # (precision, model, on a GPU, train.mixed_precision, CPU has bf16) -> policy
     cases = {
-        ("float32", False, False, True): "float32",
-        ("bfloat16", False, False, False): "mixed_bfloat16",
-        ("auto", False, False, True): "mixed_bfloat16",
-        ("auto", False, False, False): "float32",
-        ("auto", True, False, True): "float32",  # auto is for CPUs: a GPU run asks explicitly
-        ("bfloat16", True, True, True): "mixed_float16",  # on a GPU, mixed_precision wins
-        ("float32", False, True, True): "float32",  # mixed_precision is ignored on a CPU
+        ("float32", "B", False, False, True): "float32",
+        ("bfloat16", "A", False, False, False): "mixed_bfloat16",
+        ("auto", "B", False, False, True): "mixed_bfloat16",
+        ("auto", "A", False, False, True): "float32",  # A's small convolutions are slower in bfloat16
+        ("auto", "B", False, False, False): "float32",
+        ("auto", "B", True, False, True): "float32",  # auto is for CPUs: a GPU run asks explicitly
+        ("bfloat16", "A", True, True, True): "mixed_float16",  # on a GPU, mixed_precision wins
+        ("float32", "A", False, True, True): "float32",  # mixed_precision is ignored on a CPU
     }
     assert {k: compute_policy(*k) for k in cases} == cases
     info = tmp_path / "cpuinfo"

@@ -28,13 +28,17 @@ def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def compute_policy(precision: str, on_gpu: bool, gpu_mixed: bool, has_bf16: bool) -> str:
+# Where `train.precision: auto` takes bfloat16 on a CPU that has it: Model B's large VGG16 convolutions run
+# several times faster in bfloat16 (AMX), Model A's small ones slower (bench/bench_precision.py).
+AUTO_BFLOAT16 = {"A": False, "B": True}
+
+
+def compute_policy(precision: str, model: str, on_gpu: bool, gpu_mixed: bool, has_bf16: bool) -> str:
     """Keras' dtype policy of a training: `train.mixed_precision` on a GPU, else `train.precision`."""
     if on_gpu and gpu_mixed:
         return "mixed_float16"
-    if precision == "bfloat16" or (precision == "auto" and not on_gpu and has_bf16):
-        return "mixed_bfloat16"
-    return "float32"
+    auto = precision == "auto" and not on_gpu and has_bf16 and AUTO_BFLOAT16[model]
+    return "mixed_bfloat16" if precision == "bfloat16" or auto else "float32"
 
 
 def visible_gpus(require: bool = False) -> list:

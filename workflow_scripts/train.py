@@ -74,7 +74,7 @@ def _optimizer(phase: dict[str, Any]):
     return keras.optimizers.AdamW(phase["lr"], weight_decay=phase["weight_decay"])
 
 
-def _runtime(cfg: dict[str, Any], seed: int, threads: int | None, require_gpu: bool):
+def _runtime(cfg: dict[str, Any], model: str, seed: int, threads: int | None, require_gpu: bool):
     """Seed, determinism, threads, precision and distribution strategy, before any model is built."""
     import keras
     import tensorflow as tf
@@ -98,7 +98,7 @@ def _runtime(cfg: dict[str, Any], seed: int, threads: int | None, require_gpu: b
     except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
         log.warning("TensorFlow is already initialised: its thread counts stay as they are")
     tcfg = cfg["train"]
-    policy = compute_policy(tcfg["precision"], bool(gpus), tcfg["mixed_precision"], cpu_has_bf16())
+    policy = compute_policy(tcfg["precision"], model, bool(gpus), tcfg["mixed_precision"], cpu_has_bf16())
     keras.mixed_precision.set_global_policy(policy)
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     return gpus, deterministic, policy, strategy
@@ -202,7 +202,7 @@ def train(
 
     resume = Path(resume_dir)
     resume.mkdir(parents=True, exist_ok=True)
-    gpus, deterministic, policy, strategy = _runtime(cfg, seed, threads, require_gpu)
+    gpus, deterministic, policy, strategy = _runtime(cfg, model, seed, threads, require_gpu)
     mcfg = cfg[f"model_{model.lower()}"]
     log.info(
         "model %s, seed %d, %d GPU(s), deterministic=%s, precision %s",
