@@ -30,7 +30,8 @@ rule predict:
     input:
         model=study(MODEL),
         photos=get_predict_photos(),
-        page=[GALLERY_TEMPLATE, STYLE_SHEET],  # the gallery's template, found by the command itself
+        gallery_template=GALLERY_TEMPLATE,
+        style=STYLE_SHEET,  # included by the gallery's template
     output:
         csv=PREDICT_CSV,
         annotated=directory(PREDICT_ANNOTATED),
@@ -57,6 +58,7 @@ rule predict:
         " --out {output.csv:q}"
         " --annotate {output.annotated:q}"
         " --gallery {output.gallery:q}"
+        " --gallery-template {input.gallery_template:q}"
         " --interpolation {params.interpolation}"
         " --batch-size {params.batch}"
         " --log {log:q}"

@@ -27,3 +27,9 @@ def test_the_commit_is_flagged_when_tracked_files_changed_and_unknown_outside_gi
     plain = tmp_path / "plain"
     plain.mkdir()
     assert workflow_commit(plain) == "unknown (not a git checkout)"
+    # a copy installed inside another repository (a venv in a home under git) is not that repository's code
+    inside = repo / "venv" / "lib" / "site-packages"
+    inside.mkdir(parents=True)
+    assert workflow_commit(inside) == "unknown (not a git checkout)"
+    monkeypatch.setenv("PATH", str(plain))  # no git at all
+    assert workflow_commit(repo) == "unknown (git not found)"

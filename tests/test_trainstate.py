@@ -85,25 +85,3 @@ def test_clear_empties_the_folder_and_no_name_of_ours_is_misread(tmp_path):
     assert trainstate.load(tmp_path, "k1") == (None, [])  # neither name is a state file
     trainstate.clear(tmp_path)
     assert tmp_path.is_dir() and list(tmp_path.iterdir()) == []
-
-
-def test_the_compute_policy_follows_the_keys_and_the_cpu(tmp_path):
-    from workflow_scripts.tfsetup import compute_policy, cpu_has_bf16
-
-    # (precision, model, on a GPU, train.mixed_precision, CPU has bf16) -> policy
-    cases = {
-        ("float32", "B", False, False, True): "float32",
-        ("bfloat16", "A", False, False, False): "mixed_bfloat16",
-        ("auto", "B", False, False, True): "mixed_bfloat16",
-        ("auto", "A", False, False, True): "float32",  # A's small convolutions are slower in bfloat16
-        ("auto", "B", False, False, False): "float32",
-        ("auto", "B", True, False, True): "float32",  # auto is for CPUs: a GPU run asks explicitly
-        ("bfloat16", "A", True, True, True): "mixed_float16",  # on a GPU, mixed_precision wins
-        ("float32", "A", False, True, True): "float32",  # mixed_precision is ignored on a CPU
-    }
-    assert {k: compute_policy(*k) for k in cases} == cases
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
-    assert not cpu_has_bf16(str(info))
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16\n")
-    assert cpu_has_bf16(str(info)) and not cpu_has_bf16(str(tmp_path / "none"))

@@ -192,3 +192,23 @@ def epoch_progress(name: str, total: int, state: TrainingState):
             say(progress_line(name, total, state.rows))
 
     return Progress()
+
+
+def replay_tensorboard(folder: str, rows: list[dict[str, Any]]) -> None:
+    """The epochs a resumed run finished before it was stopped, written into its TensorBoard folder again as
+    Keras' callback writes them (`epoch_<metric>` by epoch, train/ and validation/): Snakemake empties a
+    job's log folders before it reruns the job, so they would be missing from the curves."""
+    import tensorflow as tf
+
+    writers = {part: tf.summary.create_file_writer(f"{folder}/{part}") for part in ("train", "validation")}
+    for row in rows:
+        step = row["epoch"] - 1
+        with writers["train"].as_default():
+            for m in HISTORY_METRICS:
+                tf.summary.scalar(f"epoch_{m}", row[m], step=step)
+            tf.summary.scalar("epoch_learning_rate", row["lr"], step=step)
+        with writers["validation"].as_default():
+            for m in HISTORY_METRICS:
+                tf.summary.scalar(f"epoch_{m}", row[f"val_{m}"], step=step)
+    for w in writers.values():
+        w.close()

@@ -160,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
         "an earlier --annotate folder only with --force)",
     )
     pr.add_argument("--gallery", help="an HTML page showing the annotated photos (needs --annotate)")
+    pr.add_argument("--gallery-template", help="the page's Jinja2 template (default: report/gallery.html.j2)")
     pr.add_argument("--aligned", action="store_true", help="the photos are already aligned face crops")
     pr.add_argument("--batch-size", type=_positive, default=64, help="faces per model batch")
     pr.add_argument(

@@ -224,14 +224,24 @@ def compile_model(
 def float32_twin(model: keras.Model) -> keras.Model:
     """`model` with every layer computing in float32: its variables are float32 under any mixed policy, so
     the weights carry over exactly. What is saved, evaluated and exported, whatever it was trained in."""
+    low = {"mixed_bfloat16", "mixed_float16", "bfloat16", "float16"}
 
     def plain(node: Any) -> Any:
         if isinstance(node, dict):
-            if node.get("class_name") == "DTypePolicy" and node["config"]["name"].startswith("mixed_"):
+            if node.get("class_name") == "DTypePolicy" and node["config"]["name"] in low:
                 return {**node, "config": {**node["config"], "name": "float32"}}
-            return {k: plain(v) for k, v in node.items()}
+            return {
+                k: "float32" if k == "dtype" and isinstance(v, str) and v in low else plain(v)
+                for k, v in node.items()
+            }
         return [plain(v) for v in node] if isinstance(node, list) else node
 
-    twin = keras.Model.from_config(plain(model.get_config()))
+    # built under float32: what the config leaves to the global policy (a nested model's own) is float32 too
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = keras.Model.from_config(plain(model.get_config()))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     twin.set_weights(model.get_weights())
     return twin

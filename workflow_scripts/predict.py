@@ -302,7 +302,9 @@ def annotate(image: Image.Image, rows: list[dict[str, Any]], scale: float = 1.0)
     return im
 
 
-def gallery_html(table: pd.DataFrame, images: dict[str, str], title: str) -> str:
+def gallery_html(
+    table: pd.DataFrame, images: dict[str, str], title: str, template: str | os.PathLike = GALLERY_TEMPLATE
+) -> str:
     """A small self-contained page (report/gallery.html.j2): each annotated photo (a relative link) with its
     rows."""
     from .comparison import render_html
@@ -317,7 +319,7 @@ def gallery_html(table: pd.DataFrame, images: dict[str, str], title: str) -> str
             for _, r in rows.iterrows()
         ]  # fmt: skip
         cards.append({"name": Path(file).name, "src": images.get(file), "rows": lines})
-    return render_html(GALLERY_TEMPLATE, {"title": title, "cards": cards})
+    return render_html(template, {"title": title, "cards": cards})
 
 
 def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
@@ -345,6 +347,7 @@ def write_outputs(
     gallery: Path | None,
     title: str,
     staging: Path | None = None,
+    template: str | os.PathLike = GALLERY_TEMPLATE,
 ) -> None:
     """The CSV and the gallery page (its links to the annotated copies relative to it). Without
     `staging`, those of them outside `annotate_dir`; with it (the folder about to take the place of
@@ -358,7 +361,7 @@ def write_outputs(
 
     def write_page(tmp: Path) -> None:
         links = {f: os.path.relpath(annotate_dir / name, gallery.parent) for f, name in images.items()}
-        tmp.write_text(gallery_html(table, links, title))
+        tmp.write_text(gallery_html(table, links, title, template))
 
     for path, write, suffix in ((out_csv, write_csv, ".csv"), (gallery, write_page, ".html")):
         if path is None or _inside(path, annotate_dir) != (staging is not None):
@@ -379,6 +382,7 @@ def run_cli(a: argparse.Namespace, photos: list[Photo], model, model_id: str) ->
 
     detector = None if a.aligned else Detector()
     out, title = Path(a.out), f"Predictions of {model_id}"
+    template = a.gallery_template or GALLERY_TEMPLATE
     annotate_dir, gallery = (
         (Path(a.annotate) if a.annotate else None),
         (Path(a.gallery) if a.gallery else None),
@@ -392,8 +396,8 @@ def run_cli(a: argparse.Namespace, photos: list[Photo], model, model_id: str) ->
             photos, model, model_id, detector, a.aligned, a.batch_size, a.interpolation, staging
         )
         if staging is not None:
-            write_outputs(table, images, out, annotate_dir, gallery, title, staging)
-    write_outputs(table, images, out, annotate_dir, gallery, title)
+            write_outputs(table, images, out, annotate_dir, gallery, title, staging, template)
+    write_outputs(table, images, out, annotate_dir, gallery, title, template=template)
     ok = table[table["status"] == "ok"]
     log.info("%d files, %d faces; %d files not usable", len(photos), len(ok), table["face"].isna().sum())
     return 0 if table["status"].isin(["ok", "no face"]).any() else 1

@@ -13,13 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def workflow_commit(root: str | Path = ROOT) -> str:
-    """The commit of the checkout holding this package, flagged when it has uncommitted changes."""
-    git = ["git", "-C", str(root)]
+    """The commit of the checkout holding this package, flagged when it has uncommitted changes. Only a
+    checkout whose top is `root` counts: an installed copy inside some other repository is not that
+    repository's code. `--no-optional-locks`: a job must not take the index lock from a user's `git add`."""
+    git = ["git", "--no-optional-locks", "-C", str(root)]
+
+    def ask(*args: str) -> str:
+        return subprocess.run([*git, *args], capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
+        top = ask("rev-parse", "--show-toplevel")
+        if Path(top).resolve() != Path(root).resolve():
+            return "unknown (not a git checkout)"
+        sha, dirty = ask("rev-parse", "HEAD"), ask("status", "--porcelain", "--untracked-files=no")
+    except OSError:
+        return "unknown (git not found)"
+    except subprocess.CalledProcessError:
         return "unknown (not a git checkout)"
-    return sha.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    return sha + (" (with uncommitted changes)" if dirty else "")

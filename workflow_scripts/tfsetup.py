@@ -18,26 +18,27 @@ def configure_tensorflow(threads: int | None = None) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), which oneDNN uses."""
+def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has AMX's bfloat16 tiles (Intel Xeons since Sapphire Rapids), which oneDNN uses.
+    (AVX512-BF16 without AMX, as on AMD Zen 4, does bfloat16 too; `auto` was measured on AMX only.)"""
     try:
         with open(cpuinfo) as f:
             flags = {w for line in f if line.startswith("flags") for w in line.split()}
     except OSError:  # not Linux
         return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return "amx_bf16" in flags
 
 
-# Where `train.precision: auto` takes bfloat16 on a CPU that has it: Model B's large VGG16 convolutions run
-# several times faster in bfloat16 (AMX), Model A's small ones slower (bench/bench_precision.py).
+# Where `train.precision: auto` takes bfloat16 on an AMX CPU: Model B's large VGG16 convolutions ran
+# several times faster in bfloat16, Model A's small ones slower (docs/benchmarks.md).
 AUTO_BFLOAT16 = {"A": False, "B": True}
 
 
-def compute_policy(precision: str, model: str, on_gpu: bool, gpu_mixed: bool, has_bf16: bool) -> str:
+def compute_policy(precision: str, model: str, on_gpu: bool, gpu_mixed: bool, has_amx: bool) -> str:
     """Keras' dtype policy of a training: `train.mixed_precision` on a GPU, else `train.precision`."""
     if on_gpu and gpu_mixed:
         return "mixed_float16"
-    auto = precision == "auto" and not on_gpu and has_bf16 and AUTO_BFLOAT16[model]
+    auto = precision == "auto" and not on_gpu and has_amx and AUTO_BFLOAT16[model]
     return "mixed_bfloat16" if precision == "bfloat16" or auto else "float32"
 
 

@@ -23,6 +23,7 @@ from .callbacks import (
     epoch_progress,
     epoch_randomness,
     phase_callbacks,
+    replay_tensorboard,
     seed_states,
 )
 from .datasets import make_datasets
@@ -30,7 +31,7 @@ from .fileio import atomic_path, setup_logging, write_json
 from .labeltable import read_labels
 from .provenance import workflow_commit
 from .step import run, say
-from .tfsetup import NoGPUError, compute_policy, configure_tensorflow, cpu_has_bf16, visible_gpus
+from .tfsetup import NoGPUError, compute_policy, configure_tensorflow, cpu_has_amx, visible_gpus
 from .trainstate import TrainingState
 
 log = logging.getLogger("utkface.train")
@@ -98,7 +99,7 @@ def _runtime(cfg: dict[str, Any], model: str, seed: int, threads: int | None, re
     except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
         log.warning("TensorFlow is already initialised: its thread counts stay as they are")
     tcfg = cfg["train"]
-    policy = compute_policy(tcfg["precision"], model, bool(gpus), tcfg["mixed_precision"], cpu_has_bf16())
+    policy = compute_policy(tcfg["precision"], model, bool(gpus), tcfg["mixed_precision"], cpu_has_amx())
     keras.mixed_precision.set_global_policy(policy)
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     return gpus, deterministic, policy, strategy
@@ -200,6 +201,7 @@ def train(
 
     from . import models
 
+    commit = workflow_commit()  # the code this process imported, not the checkout when it ends
     resume = Path(resume_dir)
     resume.mkdir(parents=True, exist_ok=True)
     gpus, deterministic, policy, strategy = _runtime(cfg, model, seed, threads, require_gpu)
@@ -214,9 +216,12 @@ def train(
     net = _build(model, cfg, strategy, seed, weights, splits["train"])
     params_at_start = models.trainable_params(net)
     plan = epoch_plan(model, cfg)
-    state = _resume_state(resume, trainstate.run_key(model, seed, cfg), plan[-1]["until"])
+    # the resolved policy, not the key's `auto`: a run requeued on a CPU without bfloat16 starts anew
+    key = trainstate.run_key(model, seed, {**cfg, "compute_policy": policy})
+    state = _resume_state(resume, key, plan[-1]["until"])
     watch = [epoch_progress(name or f"{model} seed {seed}", plan[-1]["until"], state)]
     if tensorboard:
+        replay_tensorboard(tensorboard, state.rows)
         watch.append(keras.callbacks.TensorBoard(log_dir=tensorboard, write_graph=False, profile_batch=0))
     t0 = time.perf_counter()
     _run_phases(net, plan, mcfg, strategy, resume, state, inputs, watch)
@@ -245,7 +250,7 @@ def train(
         "host": platform.node(),
         "image_size": cfg["image_size"],
         "weights": weights or "none",
-        "commit": workflow_commit(),
+        "commit": commit,
     }
 
 
