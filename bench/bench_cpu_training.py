@@ -55,7 +55,7 @@ def one(model: str, setting: str, images: int, epochs: int, size: int, batch: in
     import numpy as np
     import pandas as pd
     import tensorflow as tf
-    from conftest import full_config
+    from helpers import full_config
 
     from workflow_scripts import models
     from workflow_scripts.datasets import make_datasets

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import full_config  # noqa: E402
+from helpers import full_config  # noqa: E402
 
 from workflow_scripts import models  # noqa: E402
 from workflow_scripts.datasets import make_datasets  # noqa: E402

@@ -179,7 +179,7 @@ def main() -> None:
     p.add_argument("--allow-cpu", action="store_true", help="run without a GPU (to test this script)")
     a = p.parse_args()
     start = time.perf_counter()
-    from conftest import full_config
+    from helpers import full_config
 
     accelerators(a.allow_cpu)
     cfg = full_config(image_size=a.size)
