@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,7 @@ def one(model: str, setting: str, images: int, epochs: int, size: int, batch: in
 
     from workflow_scripts import models
     from workflow_scripts.datasets import make_datasets
+    from workflow_scripts.settings import LossWeights, for_training
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
@@ -80,19 +82,20 @@ def one(model: str, setting: str, images: int, epochs: int, size: int, batch: in
             labels.to_csv(f"{tmp}/{s}.csv", index=False)
             arrays[s], splits[s] = f"{tmp}/{s}.npy", f"{tmp}/{s}.csv"
         data = make_datasets(arrays, splits, batch, seed=0)
-        train, aug = data.train, cfg["augmentation"]
+        run = for_training(cfg, model)
+        train, aug = data.train, run.augmentation
         if AUG_IN_DATA in setting:
-            layer = models.augmentation({**aug, "flip": "none"}, 0)
+            layer = models.augmentation(replace(aug, flip="none"), 0)
             train = train.map(lambda x, y: (layer(x, training=True), y))
             # the flip compiles: it stays in the model
-            aug = {**aug, "rotation": 0, "zoom": 0, "translation": 0, "shear": 0}
+            aug = replace(aug, rotation=0, zoom=0, translation=0, shear=0)
         if model == "A":
-            net = models.build_model_a(size, cfg["model_a"], aug, 0)
+            net = models.build_model_a(size, run.model, aug, 0)
             opt = keras.optimizers.Adam(1e-3)
         else:
-            net = models.build_model_b(size, cfg["model_b"], aug, 0)
+            net = models.build_model_b(size, run.model, aug, 0)
             opt = keras.optimizers.RMSprop(1e-3)
-        models.compile_model(net, opt, {"age": 1.0, "gender": 1.0}, jit_compile=jit)
+        models.compile_model(net, opt, LossWeights(age=1.0, gender=1.0), jit_compile=jit)
         net.fit(train, epochs=1, verbose=0)  # warm-up: tracing and compilation
         t0 = time.perf_counter()
         net.fit(train, epochs=epochs, verbose=0)

@@ -34,15 +34,14 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 keras.mixed_precision.set_global_policy({policy!r})
 from workflow_scripts import models
 from workflow_scripts.configcheck import load_yaml, with_defaults
-cfg = with_defaults({{}}, load_yaml({schema!r}))
+from workflow_scripts.settings import for_training
+run = for_training(with_defaults({{}}, load_yaml({schema!r})), {model!r})
 keras.utils.set_random_seed(1)
 if {model!r} == "A":
-    net = models.build_model_a(128, cfg["model_a"], cfg["augmentation"], 1)
-    weights = cfg["model_a"]["loss_weights"]
+    net = models.build_model_a(128, run.model, run.augmentation, 1)
 else:
-    net = models.build_model_b(128, cfg["model_b"], cfg["augmentation"], 1, None)
-    weights = cfg["model_b"]["loss_weights"]
-models.compile_model(net, keras.optimizers.Adam(1e-4), weights, age_loss="mse")
+    net = models.build_model_b(128, run.model, run.augmentation, 1, None)
+models.compile_model(net, keras.optimizers.Adam(1e-4), run.model.loss_weights, age_loss="mse")
 n = {n}
 rng = np.random.default_rng(0)
 x = rng.integers(0, 255, (n, 128, 128, 3)).astype(np.float32)

@@ -35,18 +35,19 @@ def main() -> None:
     from workflow_scripts import models, trainstate
     from workflow_scripts.callbacks import values
     from workflow_scripts.configcheck import with_defaults
+    from workflow_scripts.settings import for_training
 
     root = Path(__file__).resolve().parents[1]
-    cfg = with_defaults({}, yaml.safe_load((root / "config/schema.yaml").read_text()))
-    mcfg = cfg[f"model_{a.model.lower()}"]
+    run = for_training(with_defaults({}, yaml.safe_load((root / "config/schema.yaml").read_text())), a.model)
+    mcfg = run.model
     if a.model == "A":
-        net = models.build_model_a(a.size, mcfg, cfg["augmentation"], 1)
-        opt = keras.optimizers.Adam(mcfg["learning_rate"])
+        net = models.build_model_a(a.size, mcfg, run.augmentation, 1)
+        opt = keras.optimizers.Adam(mcfg.learning_rate)
     else:
-        net = models.build_model_b(a.size, mcfg, cfg["augmentation"], 1, None)
-        models.unfreeze(net, mcfg["unfreeze_layers"])
-        opt = keras.optimizers.AdamW(mcfg["learning_rate"], weight_decay=mcfg["weight_decay"])
-    models.compile_model(net, opt, mcfg["loss_weights"])
+        net = models.build_model_b(a.size, mcfg, run.augmentation, 1, None)
+        models.unfreeze(net, mcfg.unfreeze_layers)
+        opt = keras.optimizers.AdamW(mcfg.learning_rate, weight_decay=mcfg.weight_decay)
+    models.compile_model(net, opt, mcfg.loss_weights)
     net.optimizer.build(net.trainable_variables)
     with tempfile.TemporaryDirectory(dir=root) as d:
         folder = Path(d)

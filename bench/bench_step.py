@@ -51,10 +51,11 @@ change = json.loads({change!r})
 if change.pop("no_batchnorm", False):
     models.layers.BatchNormalization = lambda momentum, name: keras.layers.Identity(name=name)
 forward = change.pop("forward", False)
-cfg = with_defaults(change, load_yaml({schema!r}))
+from workflow_scripts.settings import for_training
+run = for_training(with_defaults(change, load_yaml({schema!r})), "A")
 keras.utils.set_random_seed(1)
-net = models.build_model_a(128, cfg["model_a"], cfg["augmentation"], 1)
-models.compile_model(net, keras.optimizers.Adam(1e-3), cfg["model_a"]["loss_weights"], age_loss="mse")
+net = models.build_model_a(128, run.model, run.augmentation, 1)
+models.compile_model(net, keras.optimizers.Adam(1e-3), run.model.loss_weights, age_loss="mse")
 flops = 0
 def walk(m):
     for layer in m.layers:

@@ -29,17 +29,19 @@ from helpers import full_config  # noqa: E402
 
 from workflow_scripts import models  # noqa: E402
 from workflow_scripts.datasets import make_datasets  # noqa: E402
+from workflow_scripts.settings import LossWeights, for_training  # noqa: E402
 
 
 def build(model: str, cfg: dict, size: int) -> keras.Model:
     keras.utils.set_random_seed(0)
+    run = for_training(cfg, model)
     if model == "A":
-        net = models.build_model_a(size, cfg["model_a"], cfg["augmentation"], 0)
+        net = models.build_model_a(size, run.model, run.augmentation, 0)
         opt = keras.optimizers.Adam(1e-3)
     else:
-        net = models.build_model_b(size, cfg["model_b"], cfg["augmentation"], 0)
+        net = models.build_model_b(size, run.model, run.augmentation, 0)
         opt = keras.optimizers.RMSprop(1e-3)
-    models.compile_model(net, opt, {"age": 1.0, "gender": 1.0})
+    models.compile_model(net, opt, LossWeights(age=1.0, gender=1.0))
     return net
 
 

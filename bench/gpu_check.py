@@ -43,20 +43,21 @@ def backend() -> str:
     return keras.backend.backend()
 
 
-def build(model: str, phase: str, cfg: dict, size: int, aug: dict):
+def build(model: str, phase: str, run, size: int, aug):
     import keras
 
     from workflow_scripts import models
 
     keras.utils.set_random_seed(0)
+    m = run.model
     if model == "A":
-        net = models.build_model_a(size, cfg["model_a"], aug, 0)
-        return net, keras.optimizers.Adam(cfg["model_a"]["learning_rate"])
-    net = models.build_model_b(size, cfg["model_b"], aug, 0)
+        net = models.build_model_a(size, m, aug, 0)
+        return net, keras.optimizers.Adam(m.learning_rate)
+    net = models.build_model_b(size, m, aug, 0)
     if phase == "frozen":
-        return net, keras.optimizers.RMSprop(cfg["model_b"]["frozen_learning_rate"])
-    models.unfreeze(net, cfg["model_b"]["unfreeze_layers"])
-    return net, keras.optimizers.AdamW(cfg["model_b"]["learning_rate"])
+        return net, keras.optimizers.RMSprop(m.frozen_learning_rate)
+    models.unfreeze(net, m.unfreeze_layers)
+    return net, keras.optimizers.AdamW(m.learning_rate)
 
 
 def dataset(size: int, batch: int, augment=None):
@@ -118,14 +119,18 @@ def measure(model: str, phase: str, policy: str, xla: bool, a: argparse.Namespac
     keras.mixed_precision.set_global_policy(policy)
     keras.backend.clear_session()
     gpu_memory(reset=True)
-    aug, layer = cfg["augmentation"], None
+    from dataclasses import replace
+
+    from workflow_scripts.settings import for_training
+
+    run = for_training(cfg, model)
+    aug, layer = run.augmentation, None
     if xla:  # Keras compiles no model holding the random rotation/zoom/shear layers: they go to the input
-        layer = models.augmentation({**aug, "flip": "none"}, 0)
-        aug = {**aug, "rotation": 0, "zoom": 0, "translation": 0, "shear": 0}
+        layer = models.augmentation(replace(aug, flip="none"), 0)
+        aug = replace(aug, rotation=0, zoom=0, translation=0, shear=0)
     ds = dataset(a.size, a.batch, layer)
-    net, opt = build(model, phase, cfg, a.size, aug)
-    weights = cfg["model_a" if model == "A" else "model_b"]["loss_weights"]
-    models.compile_model(net, opt, weights, jit_compile=xla)
+    net, opt = build(model, phase, run, a.size, aug)
+    models.compile_model(net, opt, run.model.loss_weights, jit_compile=xla)
     net.fit(ds, epochs=1, steps_per_epoch=a.warmup, verbose=0)  # tracing, XLA compilation
     t0 = time.perf_counter()
     net.fit(ds, epochs=1, steps_per_epoch=a.steps, verbose=0)

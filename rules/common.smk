@@ -11,6 +11,7 @@ from workflow_scripts.configcheck import load_yaml
 from workflow_scripts.figure_names import extra_figures, report_figures
 from workflow_scripts.folders import fingerprint
 from workflow_scripts.jobenv import prepare_job_environment
+from workflow_scripts.settings import RULE_ONLY
 
 # ---------------------------------------------------------------------------------------------- constants
 
@@ -229,11 +230,7 @@ def training_config(model, variant):
     varied = variant_config(variant)
     keys = ["image_size", "augmentation", f"model_{model.lower()}"]
     cfg = {k: varied[k] for k in keys}
-    cfg["train"] = {
-        k: v
-        for k, v in varied["train"].items()
-        if k not in ("resources", "tensorboard")
-    }
+    cfg["train"] = {k: v for k, v in varied["train"].items() if k not in RULE_ONLY}
     return json.dumps(cfg, sort_keys=True)
 
 

@@ -29,17 +29,18 @@ def _what_is_trained(model: str, cfg: dict) -> tuple:
     """Everything a variant may change: the layers, the parameter count, the phases, the loss and the
     schedule (no training)."""
     from workflow_scripts import models
+    from workflow_scripts.settings import for_training
     from workflow_scripts.train import epoch_plan
 
-    mcfg = cfg[f"model_{model.lower()}"]
+    run = for_training(cfg, model)
     if model == "A":
-        net = models.build_model_a(32, mcfg, cfg["augmentation"], seed=1)
+        net = models.build_model_a(32, run.model, run.augmentation, seed=1)
     else:
-        net = models.build_model_b(32, mcfg, cfg["augmentation"], seed=1)
+        net = models.build_model_b(32, run.model, run.augmentation, seed=1)
     layers = tuple((type(x).__name__, x.name) for x in net.layers)
     inits = tuple(type(getattr(x, "kernel_initializer", None)).__name__ for x in net.layers)
-    schedule = (mcfg["lr_schedule"], mcfg["age_loss"], tuple(sorted(mcfg["loss_weights"].items())))
-    return layers, inits, models.trainable_params(net), str(epoch_plan(model, cfg)), schedule
+    schedule = (run.model.lr_schedule, run.model.age_loss, run.model.loss_weights)
+    return layers, inits, models.trainable_params(net), str(epoch_plan(run)), schedule
 
 
 @pytest.mark.parametrize("claim", _load(), ids=lambda c: c["id"])

@@ -1,23 +1,27 @@
 """Model builders: the study's parameter counts, outputs, unfreezing and save/load round trips."""
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
 from helpers import full_config
 
 from workflow_scripts import models
+from workflow_scripts.settings import Augmentation, LossWeights, for_training
 
-CFG = full_config()
+A, B = (for_training(full_config(), m) for m in "AB")
+AUG = A.augmentation
 
 
 @pytest.fixture(scope="module")
 def model_a():
-    return models.build_model_a(128, CFG["model_a"], CFG["augmentation"], seed=1)
+    return models.build_model_a(128, A.model, AUG, seed=1)
 
 
 @pytest.fixture(scope="module")
 def model_b():
-    return models.build_model_b(128, CFG["model_b"], CFG["augmentation"], seed=1, weights=None)
+    return models.build_model_b(128, B.model, AUG, seed=1, weights=None)
 
 
 def test_model_a_has_the_studys_trainable_parameter_count(model_a):
@@ -29,7 +33,7 @@ def test_model_b_frozen_has_the_studys_trainable_parameter_count(model_b):
 
 
 def test_unfreezing_opens_exactly_block4_and_block5(model_b):
-    clone = models.build_model_b(128, CFG["model_b"], CFG["augmentation"], seed=1)
+    clone = models.build_model_b(128, B.model, AUG, seed=1)
     models.unfreeze(clone, 8)
     base = models.vgg_base(clone)
     opened = [layer.name for layer in base.layers if layer.trainable and layer.weights]
@@ -38,8 +42,8 @@ def test_unfreezing_opens_exactly_block4_and_block5(model_b):
 
 
 def test_widths_are_config_keys():
-    cfg = {**CFG["model_a"], "shared_filters": [16, 16, 64], "dense_units": 64}
-    small = models.build_model_a(128, cfg, CFG["augmentation"], seed=1)
+    narrow = replace(A.model, shared_filters=(16, 16, 64), dense_units=64)
+    small = models.build_model_a(128, narrow, AUG, seed=1)
     assert models.trainable_params(small) < 1_015_906
     assert small.get_layer("shared3_conv").filters == 64
 
@@ -65,10 +69,10 @@ def test_the_stock_random_shear_does_not_load_back(tmp_path):
 @pytest.mark.parametrize("size,which", [(128, "a"), (32, "b")])
 def test_save_load_round_trip_gives_identical_predictions(tmp_path, size, which):
     if which == "a":
-        m = models.build_model_a(size, CFG["model_a"], CFG["augmentation"], seed=2)
+        m = models.build_model_a(size, A.model, AUG, seed=2)
     else:
-        m = models.build_model_b(size, CFG["model_b"], CFG["augmentation"], seed=2)
-    models.compile_model(m, keras.optimizers.Adam(1e-3), {"age": 1.0, "gender": 10.0})
+        m = models.build_model_b(size, B.model, AUG, seed=2)
+    models.compile_model(m, keras.optimizers.Adam(1e-3), LossWeights(age=1.0, gender=10.0))
     m.save(tmp_path / "m.keras")
     back = keras.models.load_model(tmp_path / "m.keras")
     x = np.random.default_rng(1).uniform(0, 255, (4, size, size, 3)).astype("float32")
@@ -79,7 +83,7 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, size, which)
 
 
 def test_augmentation_changes_training_inputs_only():
-    aug = models.augmentation(CFG["augmentation"], seed=3)
+    aug = models.augmentation(AUG, seed=3)
     x = np.random.default_rng(2).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
     assert not np.allclose(np.asarray(aug(x, training=True)), x)
@@ -97,54 +101,45 @@ def test_vgg_preprocessing_is_keras_own_rgb_to_bgr_minus_the_imagenet_means():
 
 def test_flip_none_means_no_flip_layer():
     kinds = lambda aug: [type(layer).__name__ for layer in models.augmentation(aug, seed=1).layers]  # noqa: E731
-    assert "RandomFlip" in kinds(CFG["augmentation"])
-    assert "RandomFlip" not in kinds({**CFG["augmentation"], "flip": "none"})
+    assert "RandomFlip" in kinds(AUG)
+    assert "RandomFlip" not in kinds(replace(AUG, flip="none"))
 
 
 def test_a_local_vgg16_weights_file_is_loaded_into_the_base(tmp_path):
-    first = models.build_model_b(32, CFG["model_b"], CFG["augmentation"], seed=1, weights=None)
+    first = models.build_model_b(32, B.model, AUG, seed=1, weights=None)
     models.vgg_base(first).save_weights(tmp_path / "vgg16_notop.weights.h5")
     keras.utils.set_random_seed(99)  # another random init, which the file must overwrite
-    loaded = models.build_model_b(
-        32, CFG["model_b"], CFG["augmentation"], seed=2, weights=str(tmp_path / "vgg16_notop.weights.h5")
-    )
+    loaded = models.build_model_b(32, B.model, AUG, seed=2, weights=str(tmp_path / "vgg16_notop.weights.h5"))
     for a, b in zip(models.vgg_base(first).get_weights(), models.vgg_base(loaded).get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-NO_AUGMENTATION = {"flip": "none", "rotation": 0, "zoom": 0, "translation": 0, "shear": 0}
+NO_AUGMENTATION = Augmentation(flip="none", rotation=0, zoom=0, translation=0, shear=0)
 
 
 @pytest.mark.parametrize("which,size,count", [("a", 128, 1_015_906), ("b", 32, 1_449_474)])
 def test_augmentation_off_builds_without_an_augmentation_layer_and_trains(which, size, count):
-    assert set(NO_AUGMENTATION) == set(CFG["augmentation"])  # every key of the schema, each off
     if which == "a":
-        m = models.build_model_a(size, CFG["model_a"], NO_AUGMENTATION, seed=1)
+        m = models.build_model_a(size, A.model, NO_AUGMENTATION, seed=1)
     else:
-        m = models.build_model_b(size, CFG["model_b"], NO_AUGMENTATION, seed=1, weights=None)
+        m = models.build_model_b(size, B.model, NO_AUGMENTATION, seed=1, weights=None)
     assert "augmentation" not in [layer.name for layer in m.layers]
     assert models.trainable_params(m) == count  # the same as with the augmentation on
     x = np.random.default_rng(5).uniform(0, 255, (2, size, size, 3)).astype("float32")
     out = m.predict(x, verbose=0)
     assert out["age"].shape == (2, 1) and out["gender"].shape == (2, 1)
-    models.compile_model(m, keras.optimizers.Adam(1e-3), {"age": 1.0, "gender": 1.0})
+    models.compile_model(m, keras.optimizers.Adam(1e-3), LossWeights(age=1.0, gender=1.0))
     loss = m.train_on_batch(x, {"age": np.array([[30.0], [40.0]]), "gender": np.array([[0.0], [1.0]])})
     assert np.isfinite(np.asarray(loss, dtype=float)).all()
 
 
-def test_augmentation_reads_its_keys_without_defaults_of_its_own():
-    """The schema fills every key at start; a missing one is a bug to surface, not to paper over."""
-    with pytest.raises(KeyError, match="rotation"):
-        models.augmentation({"flip": "horizontal"}, seed=1)
-
-
 # The claims' variants: each undoes one of the study's choices through a config key of the builders.
 def _a(**change):
-    return models.build_model_a(64, {**CFG["model_a"], **change}, CFG["augmentation"], seed=1)
+    return models.build_model_a(64, replace(A.model, **change), AUG, seed=1)
 
 
 def _b(**change):
-    return models.build_model_b(64, {**CFG["model_b"], **change}, CFG["augmentation"], seed=1)
+    return models.build_model_b(64, replace(B.model, **change), AUG, seed=1)
 
 
 def _layer_order(model, kinds):
@@ -165,7 +160,7 @@ def test_elementwise_dropout_replaces_spatial_dropout_at_the_same_rate():
     drops = [x for x in elementwise.layers if x.name.endswith("_drop") and "fc" not in x.name]
     sdrops = [x for x in spatial.layers if isinstance(x, keras.layers.SpatialDropout2D)]
     assert len(drops) == len(sdrops) > 0
-    assert {x.rate for x in drops} == {x.rate for x in sdrops} == {CFG["model_a"]["spatial_dropout"]}
+    assert {x.rate for x in drops} == {x.rate for x in sdrops} == {A.model.spatial_dropout}
 
 
 @pytest.mark.parametrize("build", [_a, _b])
@@ -191,13 +186,13 @@ def test_flatten_instead_of_global_average_pooling_adds_head_parameters():
     gap, flat = _b(), _b(pooling="flatten")
     assert "flat" in [x.name for x in flat.layers] and "gap" not in [x.name for x in flat.layers]
     # 64 px: VGG16 leaves 2 x 2 x 512 features, four times GAP's 512, into the first dense layer of each head
-    first = CFG["model_b"]["age_units"][0] + CFG["model_b"]["gender_units"][0]
+    first = B.model.age_units[0] + B.model.gender_units[0]
     assert models.trainable_params(flat) - models.trainable_params(gap) == 3 * 512 * first
 
 
 def test_the_age_loss_is_a_config_choice():
     m = _a()
-    models.compile_model(m, keras.optimizers.Adam(1e-3), {"age": 1.0, "gender": 1.0}, age_loss="mae")
+    models.compile_model(m, keras.optimizers.Adam(1e-3), LossWeights(age=1.0, gender=1.0), age_loss="mae")
     x = np.full((4, 64, 64, 3), 128, dtype="float32")
     y = {"age": np.full((4, 1), 30.0, dtype="float32"), "gender": np.zeros((4, 1), dtype="float32")}
     pred = m.predict(x, verbose=0)["age"]

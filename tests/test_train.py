@@ -12,6 +12,7 @@ import pytest
 from helpers import ROOT, full_config, kill_at_pause, train_cmd, train_tiny
 
 from workflow_scripts import models  # noqa: F401 - registers the custom layers for loading
+from workflow_scripts.settings import for_training
 from workflow_scripts.train import HISTORY_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def test_age_output_starts_at_the_training_mean_age(tiny_data):
     from workflow_scripts.train import _build
 
     cfg = _cfg(1)
-    net = _build("A", cfg, tf.distribute.get_strategy(), 1, None, tiny_data["splits"]["train"])
+    net = _build(for_training(cfg, "A"), tf.distribute.get_strategy(), 1, None, tiny_data["splits"]["train"])
     mean_age = pd.read_csv(tiny_data["splits"]["train"])["age"].mean()
     assert float(np.asarray(net.get_layer("age").bias)[0]) == pytest.approx(mean_age, rel=1e-6)
 
@@ -193,7 +194,7 @@ def test_constant_rate_and_adam_after_unfreezing_are_config_variants(tmp_path, t
     assert pd.read_csv(out / "history.csv")["lr"].nunique() == 1
     from workflow_scripts.train import epoch_plan
 
-    assert [p["optimizer"] for p in epoch_plan("B", cfg)] == ["rmsprop", "adam"]
+    assert [p["optimizer"] for p in epoch_plan(for_training(cfg, "B"))] == ["rmsprop", "adam"]
     out, info = train_tiny(tmp_path / "B", tiny_data, "B", cfg)
     assert [p["optimizer"] for p in info["phases"]] == ["rmsprop", "adam"]
     assert pd.read_csv(out / "history.csv")["lr"].tolist() == pytest.approx([0.001] + [0.00002] * 3)
@@ -224,7 +225,8 @@ def test_bfloat16_training_is_reproducible_and_saves_a_float32_model(tmp_path, t
 
     assert {layer.dtype_policy.name for layer in layers(model)} == {"float32"}
     # and it predicts as a float32 build of Model A holding its weights does, exactly
-    rebuilt = models.build_model_a(32, cfg["model_a"], cfg["augmentation"], 1)
+    run = for_training(cfg, "A")
+    rebuilt = models.build_model_a(32, run.model, run.augmentation, 1)
     rebuilt.set_weights(model.get_weights())
     x = np.load(tiny_data["arrays"]["val"])[:16].astype(np.float32) + 0.37  # not exact in bfloat16
     got, want = model.predict_on_batch(x), rebuilt.predict_on_batch(x)

@@ -12,6 +12,7 @@ from typing import Any
 from . import trainstate
 from .formats import percent
 from .pausepoints import pause_point
+from .settings import ModelA, ModelB
 from .step import say
 from .trainstate import TrainingState
 
@@ -95,7 +96,7 @@ def keep_best(state: TrainingState, scratch: Path):
     return KeepBest()
 
 
-def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], state: TrainingState,
+def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: ModelA | ModelB, state: TrainingState,
                     randomness, resumed_plateau: dict[str, Any] | None) -> list:  # fmt: skip
     """In call order: fix the epoch's randomness, keep the best model, schedule the lr, then log the epoch
     and write the whole training state, so that the state holds everything the epoch changed."""
@@ -105,9 +106,9 @@ def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], s
 
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss",
-        factor=mcfg["lr_factor"],
-        patience=mcfg["lr_patience"],
-        min_lr=mcfg["min_lr"],
+        factor=mcfg.lr_factor,
+        patience=mcfg.lr_patience,
+        min_lr=mcfg.min_lr,
         verbose=1,
     )
 
@@ -152,7 +153,7 @@ def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: dict[str, Any], s
             pause_point("epoch-saved")
 
     keep = keep_best(state, resume / "best-scratch.keras")
-    schedule = [plateau, ResumePlateau()] if mcfg["lr_schedule"] == "plateau" else []
+    schedule = [plateau, ResumePlateau()] if mcfg.lr_schedule == "plateau" else []
     return [randomness, keep, *schedule, SaveState()]
 
 

@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from .settings import Augmentation, LossWeights, ModelA, ModelB
+
 OUTPUTS = ("age", "gender")
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 
@@ -67,26 +69,25 @@ def inference_model(model: keras.Model) -> keras.Model:
     return inf
 
 
-def augmentation(aug: dict[str, Any], seed: int) -> keras.Sequential | None:
+def augmentation(aug: Augmentation, seed: int) -> keras.Sequential | None:
     """Flip, rotation, zoom, translation and shear; active only in training. None when all are off: a
     Sequential with no layers cannot be built, and no augmentation is no layer."""
     steps: list[layers.Layer] = []
-    # the schema fills every key, so they are read directly: no second set of defaults here
-    if aug["flip"] != "none":
-        steps.append(layers.RandomFlip(aug["flip"], seed=seed))
-    if aug["rotation"]:
-        steps.append(layers.RandomRotation(aug["rotation"], fill_mode="reflect", seed=seed + 1))
-    if aug["zoom"]:
-        steps.append(layers.RandomZoom(aug["zoom"], fill_mode="reflect", seed=seed + 2))
-    if aug["translation"]:
-        t = aug["translation"]
+    if aug.flip != "none":
+        steps.append(layers.RandomFlip(aug.flip, seed=seed))
+    if aug.rotation:
+        steps.append(layers.RandomRotation(aug.rotation, fill_mode="reflect", seed=seed + 1))
+    if aug.zoom:
+        steps.append(layers.RandomZoom(aug.zoom, fill_mode="reflect", seed=seed + 2))
+    if aug.translation:
+        t = aug.translation
         steps.append(layers.RandomTranslation(t, t, fill_mode="reflect", seed=seed + 3))
-    if aug["shear"]:
-        steps.append(RandomShear(aug["shear"], aug["shear"], fill_mode="reflect", seed=seed + 4))
+    if aug.shear:
+        steps.append(RandomShear(aug.shear, aug.shear, fill_mode="reflect", seed=seed + 4))
     return keras.Sequential(steps, name="augmentation") if steps else None
 
 
-def _augmented(x, aug: dict[str, Any], seed: int):
+def _augmented(x, aug: Augmentation, seed: int):
     layer = augmentation(aug, seed)
     return layer(x) if layer is not None else x
 
@@ -105,25 +106,25 @@ def _norm_act(x, name: str, bn_momentum: float, bn_position: str):
     return relu(bn(x)) if bn_position == "before_relu" else bn(relu(x))
 
 
-def _conv_block(x, filters: int, name: str, cfg: dict[str, Any]):
-    init = INITIALIZERS[cfg["initializers"]][0]
-    x = layers.Conv2D(filters, cfg["kernel_size"], padding="same", use_bias=False, kernel_initializer=init,
+def _conv_block(x, filters: int, name: str, cfg: ModelA):
+    init = INITIALIZERS[cfg.initializers][0]
+    x = layers.Conv2D(filters, cfg.kernel_size, padding="same", use_bias=False, kernel_initializer=init,
                       name=f"{name}_conv")(x)  # fmt: skip
-    x = _norm_act(x, name, cfg["bn_momentum"], cfg["bn_position"])
+    x = _norm_act(x, name, cfg.bn_momentum, cfg.bn_position)
     x = layers.MaxPooling2D(name=f"{name}_pool")(x)
-    rate = cfg["spatial_dropout"]
-    if rate and cfg["conv_dropout"] == "spatial":  # whole feature maps, as in the study
+    rate = cfg.spatial_dropout
+    if rate and cfg.conv_dropout == "spatial":  # whole feature maps, as in the study
         x = layers.SpatialDropout2D(rate, name=f"{name}_sdrop")(x)
     elif rate:  # element-wise at the same rate: the variant the study argues against
         x = layers.Dropout(rate, name=f"{name}_drop")(x)
     return x
 
 
-def _dense_block(x, units: int, name: str, cfg: dict[str, Any]):
-    init = INITIALIZERS[cfg["initializers"]][0]
+def _dense_block(x, units: int, name: str, cfg: ModelA | ModelB):
+    init = INITIALIZERS[cfg.initializers][0]
     x = layers.Dense(units, kernel_initializer=init, name=f"{name}_dense")(x)
-    x = _norm_act(x, name, cfg["bn_momentum"], cfg["bn_position"])
-    return layers.Dropout(cfg["dropout"], name=f"{name}_drop")(x) if cfg["dropout"] else x
+    x = _norm_act(x, name, cfg.bn_momentum, cfg.bn_position)
+    return layers.Dropout(cfg.dropout, name=f"{name}_drop")(x) if cfg.dropout else x
 
 
 def _heads(age, gender, initializers: str):
@@ -136,7 +137,7 @@ def _heads(age, gender, initializers: str):
     return {"age": age, "gender": gender}
 
 
-def build_model_a(image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int) -> keras.Model:
+def build_model_a(image_size: int, cfg: ModelA, aug: Augmentation, seed: int) -> keras.Model:
     """Custom CNN: shared conv blocks, then an age and a gender branch of conv blocks and a dense head.
     `trunk: separate` gives each output its own copy of the shared blocks: two single-task networks in one
     model (no layer in common, so neither loss reaches the other's weights)."""
@@ -144,24 +145,24 @@ def build_model_a(image_size: int, cfg: dict[str, Any], aug: dict[str, Any], see
     x = _augmented(inp, aug, seed)
     x = layers.Rescaling(1 / 255, name="rescale")(x)
     shared = x
-    if cfg["trunk"] == "shared":
-        for i, f in enumerate(cfg["shared_filters"]):
+    if cfg.trunk == "shared":
+        for i, f in enumerate(cfg.shared_filters):
             shared = _conv_block(shared, f, f"shared{i + 1}", cfg)
-    branches = {}
+    branches, filters = {}, {"age": cfg.age_filters, "gender": cfg.gender_filters}
     for out in OUTPUTS:
         y = shared
-        if cfg["trunk"] == "separate":
-            for i, f in enumerate(cfg["shared_filters"]):
+        if cfg.trunk == "separate":
+            for i, f in enumerate(cfg.shared_filters):
                 y = _conv_block(y, f, f"{out}_trunk{i + 1}", cfg)
-        for i, f in enumerate(cfg[f"{out}_filters"]):
+        for i, f in enumerate(filters[out]):
             y = _conv_block(y, f, f"{out}{i + 1}", cfg)
         y = layers.Flatten(name=f"{out}_flatten")(y)
-        branches[out] = _dense_block(y, cfg["dense_units"], f"{out}_fc", cfg)
-    return keras.Model(inp, _heads(branches["age"], branches["gender"], cfg["initializers"]), name="model_a")
+        branches[out] = _dense_block(y, cfg.dense_units, f"{out}_fc", cfg)
+    return keras.Model(inp, _heads(branches["age"], branches["gender"], cfg.initializers), name="model_a")
 
 
 def build_model_b(
-    image_size: int, cfg: dict[str, Any], aug: dict[str, Any], seed: int, weights: str | None = None
+    image_size: int, cfg: ModelB, aug: Augmentation, seed: int, weights: str | None = None
 ) -> keras.Model:
     """VGG16 without top (frozen), global average pooling (or Flatten), then age and gender dense heads.
 
@@ -176,16 +177,16 @@ def build_model_b(
     base.trainable = False
     x = base(x)
     # the study's global average pooling, or Flatten: the variant with many more head parameters
-    gap = cfg["pooling"] == "gap"
+    gap = cfg.pooling == "gap"
     x = (layers.GlobalAveragePooling2D(name="gap") if gap else layers.Flatten(name="flat"))(x)
-    x = layers.Dropout(cfg["pool_dropout"], name="gap_drop")(x)
-    age = layers.Dropout(cfg["dropout"], name="age_in_drop")(x)
-    for i, u in enumerate(cfg["age_units"]):
+    x = layers.Dropout(cfg.pool_dropout, name="gap_drop")(x)
+    age = layers.Dropout(cfg.dropout, name="age_in_drop")(x)
+    for i, u in enumerate(cfg.age_units):
         age = _dense_block(age, u, f"age_fc{i + 1}", cfg)
     gender = x
-    for i, u in enumerate(cfg["gender_units"]):
+    for i, u in enumerate(cfg.gender_units):
         gender = _dense_block(gender, u, f"gender_fc{i + 1}", cfg)
-    return keras.Model(inp, _heads(age, gender, cfg["initializers"]), name="model_b")
+    return keras.Model(inp, _heads(age, gender, cfg.initializers), name="model_b")
 
 
 def vgg_base(model: keras.Model) -> keras.Model:
@@ -207,7 +208,7 @@ def trainable_params(model: keras.Model) -> int:
 def compile_model(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
-    loss_weights: dict[str, float],
+    loss_weights: LossWeights,
     jit_compile: bool | str = "auto",
     age_loss: str = "mse",
 ) -> None:
@@ -215,7 +216,7 @@ def compile_model(
     model.compile(
         optimizer=optimizer,
         loss={"age": age_loss, "gender": "binary_crossentropy"},
-        loss_weights={"age": loss_weights["age"], "gender": loss_weights["gender"]},
+        loss_weights={"age": loss_weights.age, "gender": loss_weights.gender},
         metrics={"age": ["mae"], "gender": ["accuracy"]},
         jit_compile=jit_compile,
     )

@@ -30,6 +30,7 @@ from .datasets import make_datasets
 from .fileio import atomic_path, setup_logging, write_json
 from .labeltable import read_labels
 from .provenance import workflow_commit
+from .settings import ModelA, ModelB, Run, for_training
 from .step import run, say
 from .tfsetup import NoGPUError, compute_policy, configure_tensorflow, cpu_has_amx, visible_gpus
 from .trainstate import TrainingState
@@ -39,27 +40,26 @@ log = logging.getLogger("utkface.train")
 __all__ = ["HISTORY_COLUMNS", "epoch_plan", "make_datasets", "train", "write_outputs"]
 
 
-def epoch_plan(model: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def epoch_plan(run: Run) -> list[dict[str, Any]]:
     """The training phases: [{name, until_epoch, optimizer, lr, ...}] with continuous epoch counts."""
-    mcfg = cfg[f"model_{model.lower()}"]
-    total = cfg["train"]["epochs"] or mcfg["epochs"]
-    if model == "A":
-        return [{"name": "train", "until": total, "optimizer": "adam", "lr": mcfg["learning_rate"]}]
-    frozen = min(mcfg["frozen_epochs"], total)
+    total, b = run.epochs, run.model
+    if isinstance(b, ModelA):
+        return [{"name": "train", "until": total, "optimizer": "adam", "lr": b.learning_rate}]
+    frozen = min(b.frozen_epochs, total)
     phases = []
     if frozen:
         phases.append(
-            {"name": "frozen", "until": frozen, "optimizer": "rmsprop", "lr": mcfg["frozen_learning_rate"]}
+            {"name": "frozen", "until": frozen, "optimizer": "rmsprop", "lr": b.frozen_learning_rate}
         )
     if total > frozen:
         phases.append(
             {
                 "name": "unfrozen",
                 "until": total,
-                "optimizer": mcfg["unfrozen_optimizer"],
-                "lr": mcfg["learning_rate"],
-                "weight_decay": mcfg["weight_decay"],
-                "unfreeze": mcfg["unfreeze_layers"],
+                "optimizer": b.unfrozen_optimizer,
+                "lr": b.learning_rate,
+                "weight_decay": b.weight_decay,
+                "unfreeze": b.unfreeze_layers,
             }
         )
     return phases
@@ -75,13 +75,13 @@ def _optimizer(phase: dict[str, Any]):
     return keras.optimizers.AdamW(phase["lr"], weight_decay=phase["weight_decay"])
 
 
-def _runtime(cfg: dict[str, Any], model: str, seed: int, threads: int | None, require_gpu: bool):
+def _runtime(s: Run, seed: int, threads: int | None, require_gpu: bool):
     """Seed, determinism, threads, precision and distribution strategy, before any model is built."""
     import keras
     import tensorflow as tf
 
     gpus = visible_gpus(require_gpu)
-    deterministic = cfg["train"]["deterministic"]
+    deterministic = s.train.deterministic
     deterministic = (not gpus) if deterministic is None else deterministic
     keras.utils.set_random_seed(seed)
     if deterministic:
@@ -98,22 +98,20 @@ def _runtime(cfg: dict[str, Any], model: str, seed: int, threads: int | None, re
             tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
     except RuntimeError:  # TensorFlow already ran in this process (a notebook, a test session)
         log.warning("TensorFlow is already initialised: its thread counts stay as they are")
-    tcfg = cfg["train"]
-    policy = compute_policy(tcfg["precision"], model, bool(gpus), tcfg["mixed_precision"], cpu_has_amx())
+    policy = compute_policy(s.train.precision, s.name, bool(gpus), s.train.mixed_precision, cpu_has_amx())
     keras.mixed_precision.set_global_policy(policy)
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     return gpus, deterministic, policy, strategy
 
 
-def _build(model: str, cfg: dict[str, Any], strategy, seed: int, weights: str | None, train_split: str):
+def _build(s: Run, strategy, seed: int, weights: str | None, train_split: str):
     from . import models
 
-    mcfg = cfg[f"model_{model.lower()}"]
     with strategy.scope():
-        if model == "A":
-            net = models.build_model_a(cfg["image_size"], mcfg, cfg["augmentation"], seed)
+        if isinstance(s.model, ModelA):
+            net = models.build_model_a(s.image_size, s.model, s.augmentation, seed)
         else:
-            net = models.build_model_b(cfg["image_size"], mcfg, cfg["augmentation"], seed, weights)
+            net = models.build_model_b(s.image_size, s.model, s.augmentation, seed, weights)
     # Start the linear age output at the training mean age (bias only, no extra parameter): otherwise
     # the first epochs are spent learning an offset of ~35 years from 0.
     net.get_layer("age").bias.assign([float(read_labels(train_split)["age"].mean())])
@@ -136,7 +134,9 @@ def _resume_state(resume: Path, key: str, total: int) -> TrainingState:
     return state
 
 
-def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, inputs, watch: list) -> None:
+def _run_phases(
+    net, plan, mcfg: ModelA | ModelB, strategy, resume: Path, state: TrainingState, inputs, watch: list
+) -> None:
     """Fit each phase in turn from the state's epoch on; a phase the state has finished is skipped. `watch`:
     callbacks that only report (progress lines, TensorBoard), called after the state is written."""
     from . import models
@@ -152,7 +152,7 @@ def _run_phases(net, plan, mcfg, strategy, resume: Path, state: TrainingState, i
         with strategy.scope():
             if phase.get("unfreeze") is not None:
                 models.unfreeze(net, phase["unfreeze"])
-            models.compile_model(net, _optimizer(phase), mcfg["loss_weights"], age_loss=mcfg["age_loss"])
+            models.compile_model(net, _optimizer(phase), mcfg.loss_weights, age_loss=mcfg.age_loss)
         mid_phase = state.phase == phase["name"] and state.epoch > start
         if mid_phase:  # the optimizer's moments, step count and lr, and the scheduler's counters
             with strategy.scope():
@@ -204,18 +204,19 @@ def train(
     commit = workflow_commit()  # the code this process imported, not the checkout when it ends
     resume = Path(resume_dir)
     resume.mkdir(parents=True, exist_ok=True)
-    gpus, deterministic, policy, strategy = _runtime(cfg, model, seed, threads, require_gpu)
-    mcfg = cfg[f"model_{model.lower()}"]
+    s = for_training(cfg, model)
+    gpus, deterministic, policy, strategy = _runtime(s, seed, threads, require_gpu)
+    mcfg = s.model
     log.info(
         "model %s, seed %d, %d GPU(s), deterministic=%s, precision %s",
         *(model, seed, len(gpus), deterministic, policy),
     )
-    batch = mcfg["batch_size"] * strategy.num_replicas_in_sync
-    inputs = make_datasets(arrays, splits, batch, seed, cfg["train"]["memory_share"])
+    batch = mcfg.batch_size * strategy.num_replicas_in_sync
+    inputs = make_datasets(arrays, splits, batch, seed, s.train.memory_share)
     log.info("training arrays %s", "read batch by batch from disk" if inputs.streamed else "held in memory")
-    net = _build(model, cfg, strategy, seed, weights, splits["train"])
+    net = _build(s, strategy, seed, weights, splits["train"])
     params_at_start = models.trainable_params(net)
-    plan = epoch_plan(model, cfg)
+    plan = epoch_plan(s)
     # the resolved policy, not the key's `auto`: a run requeued on a CPU without bfloat16 starts anew
     key = trainstate.run_key(model, seed, {**cfg, "compute_policy": policy})
     state = _resume_state(resume, key, plan[-1]["until"])
@@ -248,7 +249,7 @@ def train(
         "keras": keras.__version__,
         "python": platform.python_version(),
         "host": platform.node(),
-        "image_size": cfg["image_size"],
+        "image_size": s.image_size,
         "weights": weights or "none",
         "commit": commit,
     }
