@@ -339,20 +339,41 @@ def claims_figures():
     return expand(CLAIMS_FIGURE_PNG, figure=names)
 
 
-def claims_report_inputs():
-    """What the report's claims section reads, when `claims.enabled`."""
+def claims_report_input(what):
+    """A file list the report's claims section reads (`table`, `figures`, `templates`), when
+    `claims.enabled`; empty otherwise."""
     if not config["claims"]["enabled"]:
         return []
-    return [CLAIMS_CSV, *claims_figures(), *CLAIMS_TEMPLATE_PARTS]
+    return {
+        "table": [CLAIMS_CSV],
+        "figures": claims_figures(),
+        "templates": CLAIMS_TEMPLATE_PARTS,
+    }[what]
 
 
 def claims_report_args(wildcards):
-    """The report's flags for its claims section (none without the grid)."""
+    """The report's claims grid spec (none without the grid)."""
     if not config["claims"]["enabled"]:
         return ""
-    figures = " ".join(shlex.quote(f) for f in claims_figures())
-    grid = shlex.quote(json.dumps(GRID.spec()))
-    return f"--claims {shlex.quote(CLAIMS_CSV)} --claims-figures {figures} --claims-grid {grid}"
+    return f"--claims-grid {shlex.quote(json.dumps(GRID.spec()))}"
+
+
+def named_inputs(wildcards, input):
+    """A job's named inputs as one JSON object (name: path, or list of paths) for a script that reads many
+    files: a new input is then one line of the rule's `input:` and one read in the script.
+    """
+    return json.dumps(
+        {k: v if isinstance(v, str) else list(v) for k, v in input.items()}
+    )
+
+
+def get_card_facts(wildcards, input):
+    """What `export --card` writes the model card from (JSON): the job's named inputs, the model's
+    training config and whether the data were synthetic."""
+    facts = json.loads(named_inputs(wildcards, input))
+    facts["config"] = json.loads(get_study_config(wildcards))
+    facts["synthetic"] = config["synthetic"]["enabled"]
+    return json.dumps(facts)
 
 
 def claims_targets():

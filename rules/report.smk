@@ -147,7 +147,9 @@ rule html_report:
         template=REPORT_TEMPLATE,
         table_template=COMPARISON_TEMPLATE,  # included by the report's template
         style=STYLE_SHEET,
-        claims=claims_report_inputs(),
+        claims_table=claims_report_input("table"),
+        claims_figures=claims_report_input("figures"),
+        claims_templates=claims_report_input("templates"),  # included by the template
     output:
         report(
             REPORT_HTML,
@@ -163,6 +165,7 @@ rule html_report:
     conda:
         ENV
     params:
+        inputs=named_inputs,
         # (params are stored in .snakemake/metadata: no password of a URL)
         config=json.dumps(redact_urls(config), sort_keys=True),
         synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
@@ -170,17 +173,7 @@ rule html_report:
         confidence=config["evaluate"]["confidence"],
     shell:
         "python -m workflow_scripts.report"
-        " --comparison {input.comparison:q}"
-        " --info {input.info:q}"
-        " --histories {input.histories:q}"
-        " --metrics {input.metrics:q}"
-        " --difference {input.difference:q}"
-        " --galleries {input.galleries:q}"
-        " --figures {input.figures:q}"
-        " --labels {input.labels:q}"
-        " --rejected {input.rejected:q}"
-        " --splits {input.splits:q}"
-        " --template {input.template:q}"
+        " --inputs {params.inputs:q}"
         " --config {params.config:q}"
         " {params.synthetic}"
         " {params.claims}"

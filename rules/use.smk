@@ -91,8 +91,7 @@ rule export:
     params:
         formats=" ".join(config["export"]["formats"]),
         n=config["export"]["parity_images"],
-        config=get_study_config,
-        synthetic="--synthetic" if config["synthetic"]["enabled"] else "",
+        card=get_card_facts,
     shell:
         "python -m workflow_scripts.cli export"
         " --model {input.model:q}"
@@ -100,10 +99,5 @@ rule export:
         " --out {output:q}"
         " --parity-images {input.images:q}"
         " --parity-n {params.n}"
-        " --card-template {input.template:q}"
-        " --test-metrics {input.metrics:q}"
-        " --train-info {input.info:q}"
-        " --splits {input.splits:q}"
-        " --config {params.config:q}"
-        " {params.synthetic}"
+        " --card {params.card:q}"
         " --log {log:q}"

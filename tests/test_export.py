@@ -104,7 +104,8 @@ BAD = {
     "parity images not uint8": ("ok", "{tmp}/e", ["--parity-images", "{float}"], "--parity-images"),
     "parity images not an array": ("ok", "{tmp}/e", ["--parity-images", "{text}"], "--parity-images"),
     "parity images missing": ("ok", "{tmp}/e", ["--parity-images", "{tmp}/none.npy"], "--parity-images"),
-    "card without its metrics": ("ok", "{tmp}/e", ["--card-template", "{tmp}/good.npy"], "--test-metrics"),
+    "card without its metrics": ("ok", "{tmp}/e", ["--card", '{{"template": "{tmp}/good.npy"}}'], "--card"),
+    "card not JSON": ("ok", "{tmp}/e", ["--card", "{tmp}/card.json"], "--card"),
     "unknown format": ("ok", "{tmp}/e", ["--format", "pt"], "--format"),
     "corrupt model": ("corrupt", "{tmp}/e", [], "--model"),
     "model with one unnamed output": ("single", "{tmp}/e", [], "--model"),
@@ -142,8 +143,13 @@ def test_the_model_card_is_part_of_the_export_and_a_failing_one_leaves_the_earli
     for name in ("train", "val", "test"):
         (tmp_path / f"{name}.csv").write_text("path,age,gender,race,datetime\na.jpg,30,0,1,2017\n")
         splits.append(tmp_path / f"{name}.csv")
-    extra = ["--card-template", template, "--test-metrics", tmp_path / "m.json",
-             "--train-info", tmp_path / "i.json", "--splits", *splits, "--force"]  # fmt: skip
-    code = _export(models["ok"], d, *extra)
-    assert _is_error(code, "--card-template"), code
+    card = {
+        "template": str(template),
+        "metrics": [str(tmp_path / "m.json")],  # a rule's list of one
+        "info": str(tmp_path / "i.json"),
+        "splits": [str(p) for p in splits],
+        "model": "ignored",
+    }
+    code = _export(models["ok"], d, "--card", json.dumps(card), "--force")
+    assert _is_error(code, "--card template"), code
     assert (d / "model.keras").exists() and not (d / "MODEL_CARD.md").exists()

@@ -126,20 +126,18 @@ def _report_inputs(tmp: Path, published: dict, weights: str, gallery_dir: str) -
     """report.main's arguments for two hand-made runs (A and B, seed 1): every file it reads."""
     runs = [_run("A", 1, 0.9, 6.0), _run("B", 1, 0.95, 7.0)]
     write_comparison(comparison(runs, published), tmp / "comparison.csv")
-    args = ["--comparison", str(tmp / "comparison.csv"), "--info"]
+    inputs = {"comparison": str(tmp / "comparison.csv"), "info": [], "histories": [], "figures": []}
     for r in runs:
         info = {**r["info"], "model": r["model"], "seed": 1, "gpus": [], "weights": weights,
                 "trainable_params_final": r["info"]["trainable_params"], "deterministic": True}  # fmt: skip
         (tmp / f"info_{r['model']}.json").write_text(json.dumps(info))
-        args.append(str(tmp / f"info_{r['model']}.json"))
-    args.append("--histories")
+        inputs["info"].append(str(tmp / f"info_{r['model']}.json"))
     for m in "AB":
         pd.DataFrame({"loss": [3, 2, 1.5], "val_loss": [3, 2.2, 1.6]}).to_csv(tmp / f"h_{m}.csv", index=False)
-        args.append(str(tmp / f"h_{m}.csv"))
-    args.append("--figures")
+        inputs["histories"].append(str(tmp / f"h_{m}.csv"))
     for name in report_figures(["A", "B"]):
         (tmp / f"{name}.png").write_bytes(b"\x89PNG")
-        args.append(str(tmp / f"{name}.png"))
+        inputs["figures"].append(str(tmp / f"{name}.png"))
     labels = pd.DataFrame({"path": ["a.jpg"], "age": [30], "gender": [0], "race": [0], "datetime": ["1"]})
     for name in ("labels", "train", "val", "test"):
         labels.to_csv(tmp / f"{name}.csv", index=False)
@@ -147,14 +145,29 @@ def _report_inputs(tmp: Path, published: dict, weights: str, gallery_dir: str) -
         tmp / "rejected.csv", index=False
     )
     (tmp / gallery_dir).mkdir(parents=True)
+    inputs.update(
+        metrics=[],
+        difference=[],
+        galleries=str(tmp / gallery_dir / "index.html"),  # one file: Snakemake hands it over as a string
+        labels=str(tmp / "labels.csv"),
+        rejected=str(tmp / "rejected.csv"),
+        splits=[str(tmp / f"{s}.csv") for s in ("train", "val", "test")],
+        template=str(ROOT / "report" / "report.html.j2"),
+        claims_table=[],
+        claims_figures=[],
+    )
     config = {"dataset": {"url": f"https://alice:{PW}@example.org/UTKFace.tar.gz"}, "note": HOSTILE}
-    return args + [
-        "--galleries", str(tmp / gallery_dir / "index.html"),
-        "--labels", str(tmp / "labels.csv"), "--rejected", str(tmp / "rejected.csv"),
-        "--splits", *(str(tmp / f"{s}.csv") for s in ("train", "val", "test")),
-        "--template", str(ROOT / "report" / "report.html.j2"),
-        "--config", json.dumps(config), "--commit", HOSTILE, "--out", str(tmp / "index.html"),
-    ]  # fmt: skip
+    return ["--inputs", json.dumps(inputs), "--config", json.dumps(config), "--commit", HOSTILE,
+            "--out", str(tmp / "index.html")]  # fmt: skip
+
+
+def test_a_missing_input_is_named_in_one_line(tmp_path):
+    args = _report_inputs(tmp_path, PUBLISHED, "w.h5", "g")
+    inputs = json.loads(args[1])
+    del inputs["rejected"], inputs["splits"]
+    with pytest.raises(SystemExit, match="--inputs lacks rejected, splits"):
+        report.main(["--inputs", json.dumps(inputs), *args[2:]])
+    assert not (tmp_path / "index.html").exists()
 
 
 def test_hostile_strings_from_config_and_file_names_stay_text_in_the_report(tmp_path):

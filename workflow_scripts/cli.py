@@ -177,13 +177,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--parity-images", help="a .npy of test images (uint8 N x S x S x 3) to check parity on")
     ex.add_argument("--parity-n", type=_positive, default=64, help="how many of them")
-    ex.add_argument("--card-template", help="report/model_card.md.j2, to write MODEL_CARD.md")
-    ex.add_argument("--test-metrics", help="the model's test metrics.json, for the card")
-    ex.add_argument("--train-info", help="its train_info.json, for the card")
-    ex.add_argument("--splits", nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="split CSVs, for the card")
-    ex.add_argument("--config", default="{}", help="the workflow config as JSON, for the card")
-    ex.add_argument("--commit", help="the workflow's git commit (default: asked of git)")
-    ex.add_argument("--synthetic", action="store_true")
+    ex.add_argument(
+        "--card",
+        help="what MODEL_CARD.md is written from, as JSON: template (report/model_card.md.j2), metrics (the"
+        " model's test metrics.json), info (its train_info.json), splits (train, val, test CSVs), and"
+        " optionally config (the training config), synthetic (true/false), commit (default: asked of git);"
+        " other keys are ignored (the export rule passes all its inputs). Without it: no card",
+    )
     for s in (pr, ex):
         s.add_argument(
             "--force",
@@ -211,9 +211,30 @@ def _parity_images(a: argparse.Namespace, size: int):
     return images[: a.parity_n]
 
 
+def _card_facts(text: str) -> dict:
+    """`--card`'s JSON, checked: the keys it needs, one path each (a rule's list of one is one path)."""
+    try:
+        facts = json.loads(text)
+    except ValueError as err:
+        raise SystemExit(f"ERROR: --card: not JSON ({err})") from None
+    if not isinstance(facts, dict):
+        raise SystemExit("ERROR: --card: not a JSON object")
+    missing = [k for k in ("template", "metrics", "info", "splits") if not facts.get(k)]
+    if missing:
+        raise SystemExit(f"ERROR: --card lacks {', '.join(missing)}")
+    for k in ("template", "metrics", "info"):
+        if isinstance(facts[k], list):
+            if len(facts[k]) != 1:
+                raise SystemExit(f"ERROR: --card {k}: one path, not {len(facts[k])}")
+            facts[k] = facts[k][0]
+    if not isinstance(facts["splits"], list) or len(facts["splits"]) != 3:
+        raise SystemExit("ERROR: --card splits: three CSVs (train, val, test)")
+    return facts
+
+
 def _card(a: argparse.Namespace, model_id: str):
-    """report -> MODEL_CARD.md text, with every file it needs read now (None without --card-template)."""
-    if not a.card_template:
+    """report -> MODEL_CARD.md text, with every file it needs read now (None without --card)."""
+    if not a.card:
         return None
     import jinja2
 
@@ -222,47 +243,40 @@ def _card(a: argparse.Namespace, model_id: str):
     from .figure_names import MODEL_NAMES
     from .labeltable import read_labels
 
-    for flag in ("test_metrics", "train_info", "splits"):
-        if not getattr(a, flag):
-            raise SystemExit(f"ERROR: --card-template needs --{flag.replace('_', '-')} too")
+    facts = _card_facts(a.card)
     texts = {}
-    for flag, path in (("--card-template", a.card_template), ("--test-metrics", a.test_metrics),
-                       ("--train-info", a.train_info)):  # fmt: skip
+    for key in ("template", "metrics", "info"):
         try:
-            texts[flag] = Path(path).read_text()
-            if flag == "--card-template":
-                jinja2.Environment().parse(texts[flag])
+            texts[key] = Path(facts[key]).read_text()
+            if key == "template":
+                jinja2.Environment().parse(texts[key])
             else:
-                texts[flag] = json.loads(texts[flag])
+                texts[key] = json.loads(texts[key])
         except (OSError, ValueError, jinja2.TemplateSyntaxError) as err:
-            raise SystemExit(f"ERROR: {flag} {path}: {err}") from None
+            raise SystemExit(f"ERROR: --card {key} {facts[key]}: {err}") from None
     counts = {}
-    for name, path in zip(("train", "val", "test"), a.splits, strict=True):
+    for name, path in zip(("train", "val", "test"), facts["splits"], strict=True):
         try:
             counts[name] = len(read_labels(path))
         except (OSError, ValueError, KeyError) as err:
-            raise SystemExit(f"ERROR: --splits {path}: not a split CSV ({err})") from None
-    try:
-        config = json.loads(a.config)
-    except ValueError as err:
-        raise SystemExit(f"ERROR: --config: not JSON ({err})") from None
-    test, info = texts["--test-metrics"], texts["--train-info"]
+            raise SystemExit(f"ERROR: --card splits {path}: not a split CSV ({err})") from None
+    test, info, template = texts["metrics"], texts["info"], facts["template"]
     if not isinstance(info, dict) or "model" not in info:
-        raise SystemExit(f"ERROR: --train-info {a.train_info}: not a train_info.json")
+        raise SystemExit(f"ERROR: --card info {facts['info']}: not a train_info.json")
     extra = {
         "name": MODEL_NAMES.get(info["model"], info["model"]),
         "model_id": model_id,
         "version": __version__,
-        "commit": a.commit or workflow_commit(),
-        "synthetic": a.synthetic,
+        "commit": facts.get("commit") or workflow_commit(),
+        "synthetic": bool(facts.get("synthetic")),
         "formats": a.format,
     }
 
     def card(report: dict) -> str:
         try:
-            return model_card(a.card_template, test, info, counts, config, report, extra)
+            return model_card(template, test, info, counts, facts.get("config") or {}, report, extra)
         except (KeyError, TypeError, jinja2.TemplateError) as err:
-            raise ValueError(f"--card-template {a.card_template}: {type(err).__name__}: {err}") from None
+            raise ValueError(f"--card template {template}: {type(err).__name__}: {err}") from None
 
     return card
 

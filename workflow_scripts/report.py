@@ -138,8 +138,30 @@ def _by_stem(paths: list[str]) -> dict[str, str]:
     return {Path(p).stem: p for p in paths}
 
 
+# the inputs that are lists of files (a rule's single-file list arrives as a list too: kept as given)
+LIST_INPUTS = ("info", "histories", "metrics", "figures", "galleries", "splits", "claims_figures")
+INPUTS = ("comparison", "labels", "rejected", "template", *LIST_INPUTS)  # required
+OPTIONAL_INPUTS = ("difference", "claims_table")  # a path, or absent / empty
+
+
+def read_inputs(text: str) -> dict[str, Any]:
+    """The rule's named inputs (JSON: name -> path or list of paths), checked: a missing one is named."""
+    given = json.loads(text)
+    missing = [k for k in INPUTS if k not in given]
+    if missing:
+        raise ValueError(f"--inputs lacks {', '.join(missing)}")
+    files = {k: given[k] for k in INPUTS}
+    for k in LIST_INPUTS:
+        files[k] = [files[k]] if isinstance(files[k], str) else list(files[k])
+    for k in OPTIONAL_INPUTS:
+        v = given.get(k) or None  # an empty list: the rule had nothing to give
+        files[k] = v[0] if isinstance(v, list) else v
+    return files
+
+
 def context(a: argparse.Namespace) -> dict[str, Any]:
-    """What the template shows, from the files the rule handed over."""
+    """What the template shows, from the files the rule handed over (`a`: the arguments, with the inputs
+    as attributes)."""
     table = read_comparison(a.comparison)
     infos = [json.loads(Path(f).read_text()) for f in a.info]
     models = list(dict.fromkeys(i["model"] for i in infos))
@@ -203,9 +225,9 @@ def context(a: argparse.Namespace) -> dict[str, Any]:
 
 def _claims(a: argparse.Namespace) -> dict[str, Any] | None:
     """The claims section's context, when the run tested the claims."""
-    if not a.claims:
+    if not a.claims_table:
         return None
-    table = claims_page.read_claims(a.claims)
+    table = claims_page.read_claims(a.claims_table)
     return claims_page.page_context(
         table, a.claims_figures, json.loads(a.claims_grid), a.synthetic, a.confidence
     )
@@ -213,27 +235,29 @@ def _claims(a: argparse.Namespace) -> dict[str, Any] | None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--comparison", required=True, help="comparison.csv")
-    p.add_argument("--info", nargs="+", required=True, help="train_info.json of every run")
-    p.add_argument("--histories", nargs="+", required=True, help="history.csv per model (first seed)")
-    p.add_argument("--figures", nargs="+", required=True, help="PNGs named as in figure_names")
-    p.add_argument("--metrics", nargs="+", default=[], help="tagged metrics.json of the first seed's runs")
-    p.add_argument("--difference", help="model_difference.json (A minus B, paired)")
-    p.add_argument("--galleries", nargs="*", default=[], help="prediction galleries to link, per model")
-    p.add_argument("--labels", required=True)
-    p.add_argument("--rejected", required=True)
-    p.add_argument("--splits", nargs="+", required=True, help="train.csv, val.csv, test.csv")
-    p.add_argument("--template", required=True, help="the Jinja2 template (report/report.html.j2)")
+    p.add_argument(
+        "--inputs",
+        required=True,
+        help="the rule's named inputs as JSON: comparison (comparison.csv), info (train_info.json of every"
+        " run), histories (history.csv per model, first seed), metrics (tagged metrics.json of the first"
+        " seed's runs), difference (model_difference.json, optional), galleries (per model), figures (PNGs"
+        " named as in figure_names), labels, rejected, splits (train, val, test), template (Jinja2),"
+        " claims_table and claims_figures (when the run tested the claims); other names are read by the"
+        " template itself",
+    )
     p.add_argument("--config", required=True, help="the workflow config as JSON")
     p.add_argument("--commit", help="the workflow's git commit (default: asked of git)")
     p.add_argument("--synthetic", action="store_true", help="the run used the synthetic demo set")
-    p.add_argument("--claims", help="claims.csv, when the run tested the study's claims")
-    p.add_argument("--claims-figures", nargs="*", default=[], help="the claims' figures (PNG)")
     p.add_argument("--claims-grid", default="{}", help="the claims grid's spec as JSON")
     p.add_argument("--confidence", type=float, default=0.95, help="the intervals' confidence")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     setup_logging()
+    try:
+        files = read_inputs(a.inputs)
+    except (ValueError, TypeError) as e:  # a caller's mistake, not a traceback
+        raise SystemExit(f"ERROR: {e}") from None
+    a = argparse.Namespace(**vars(a), **files)
     html = render_html(a.template, context(a))
     with atomic_path(a.out, ".html") as tmp:
         tmp.write_text(html)
