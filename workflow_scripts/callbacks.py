@@ -12,7 +12,7 @@ from typing import Any
 from . import trainstate
 from .formats import percent
 from .pausepoints import pause_point
-from .settings import ModelA, ModelB
+from .settings import ModelCommon
 from .step import say
 from .trainstate import TrainingState
 
@@ -96,7 +96,7 @@ def keep_best(state: TrainingState, scratch: Path):
     return KeepBest()
 
 
-def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: ModelA | ModelB, state: TrainingState,
+def phase_callbacks(resume: Path, phase: dict[str, Any], mcfg: ModelCommon, state: TrainingState,
                     randomness, resumed_plateau: dict[str, Any] | None) -> list:  # fmt: skip
     """In call order: fix the epoch's randomness, keep the best model, schedule the lr, then log the epoch
     and write the whole training state, so that the state holds everything the epoch changed."""

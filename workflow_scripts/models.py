@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .settings import Augmentation, LossWeights, ModelA, ModelB
+from .settings import Augmentation, LossWeights, ModelA, ModelB, ModelCommon
 
 OUTPUTS = ("age", "gender")
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -120,7 +120,7 @@ def _conv_block(x, filters: int, name: str, cfg: ModelA):
     return x
 
 
-def _dense_block(x, units: int, name: str, cfg: ModelA | ModelB):
+def _dense_block(x, units: int, name: str, cfg: ModelCommon):
     init = INITIALIZERS[cfg.initializers][0]
     x = layers.Dense(units, kernel_initializer=init, name=f"{name}_dense")(x)
     x = _norm_act(x, name, cfg.bn_momentum, cfg.bn_position)

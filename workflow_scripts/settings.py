@@ -30,55 +30,49 @@ class LossWeights:
 
 
 @dataclass(frozen=True)
-class ModelA:
+class ModelCommon:
+    """The keys both models' sections have: length and rate of training, the dense layers, the schedule and
+    the loss."""
+
     epochs: int
     batch_size: int
     learning_rate: float
+    dropout: float
+    bn_momentum: float
+    bn_position: str
+    initializers: str
+    loss_weights: LossWeights
+    age_loss: str
+    lr_schedule: str
+    lr_factor: float
+    lr_patience: int
+    min_lr: float
+
+
+@dataclass(frozen=True)
+class ModelA(ModelCommon):
     shared_filters: tuple[int, ...]
     age_filters: tuple[int, ...]
     gender_filters: tuple[int, ...]
     kernel_size: int
     dense_units: int
     spatial_dropout: float
-    dropout: float
-    bn_momentum: float
-    loss_weights: LossWeights
-    lr_factor: float
-    lr_patience: int
-    min_lr: float
-    bn_position: str
     conv_dropout: str
-    initializers: str
-    lr_schedule: str
-    age_loss: str
     trunk: str
 
 
 @dataclass(frozen=True)
-class ModelB:
+class ModelB(ModelCommon):
     weights: str
     weights_url: str
     weights_md5: str | None
-    epochs: int
-    batch_size: int
     frozen_epochs: int
     frozen_learning_rate: float
-    learning_rate: float
     weight_decay: float
     unfreeze_layers: int
     age_units: tuple[int, ...]
     gender_units: tuple[int, ...]
     pool_dropout: float
-    dropout: float
-    bn_momentum: float
-    loss_weights: LossWeights
-    lr_factor: float
-    lr_patience: int
-    min_lr: float
-    bn_position: str
-    initializers: str
-    lr_schedule: str
-    age_loss: str
     unfrozen_optimizer: str
     pooling: str
 

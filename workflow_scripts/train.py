@@ -30,7 +30,7 @@ from .datasets import make_datasets
 from .fileio import atomic_path, setup_logging, write_json
 from .labeltable import read_labels
 from .provenance import workflow_commit
-from .settings import ModelA, ModelB, Run, for_training
+from .settings import ModelA, ModelCommon, Run, for_training
 from .step import run, say
 from .tfsetup import NoGPUError, compute_policy, configure_tensorflow, cpu_has_amx, visible_gpus
 from .trainstate import TrainingState
@@ -135,7 +135,7 @@ def _resume_state(resume: Path, key: str, total: int) -> TrainingState:
 
 
 def _run_phases(
-    net, plan, mcfg: ModelA | ModelB, strategy, resume: Path, state: TrainingState, inputs, watch: list
+    net, plan, mcfg: ModelCommon, strategy, resume: Path, state: TrainingState, inputs, watch: list
 ) -> None:
     """Fit each phase in turn from the state's epoch on; a phase the state has finished is skipped. `watch`:
     callbacks that only report (progress lines, TensorBoard), called after the state is written."""
