@@ -93,11 +93,9 @@ def main() -> None:
     p.add_argument("--demo", type=Path, help="a demo run's results folder: also train its models both ways")
     a = p.parse_args()
     sys.path.insert(0, str(ROOT))
-    from workflow_scripts.tfsetup import cpu_has_amx
+    from workflow_scripts.tfsetup import cpu_has_amx, cpu_name
 
-    names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")]
-    cpu = names[0].split(":", 1)[1].strip() if names else platform.processor()
-    print(f"{cpu}, {platform.machine()}; AMX: {cpu_has_amx()}")
+    print(f"{cpu_name()}, {platform.machine()}; AMX: {cpu_has_amx()}")
     for model in a.models if a.repeat else ():
         rates: dict[str, list[float]] = {p: [] for p in POLICIES}
         for k in range(a.repeat):

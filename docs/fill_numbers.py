@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import shutil
 import subprocess
@@ -36,6 +35,7 @@ from workflow_scripts.claims import load_claims  # noqa: E402
 from workflow_scripts.claims_grid import make_grid  # noqa: E402
 from workflow_scripts.claims_page import effect_text, read_claims  # noqa: E402
 from workflow_scripts.configcheck import with_defaults  # noqa: E402
+from workflow_scripts.tfsetup import cpu_name  # noqa: E402
 
 DOCS_ROOT = ROOT  # where the documents to fill are (a test points it elsewhere)
 RUNS = ROOT / "docs" / "runs"
@@ -74,7 +74,7 @@ def collect(results: Path) -> None:
     run = {
         "date": made,
         "commit": commit or "unknown",
-        "cpu": f"{_cpu_name()}, {len(_cpus())} cores",
+        "cpu": f"{cpu_name()}, {len(_cpus())} cores",
         "elapsed": _elapsed(results.parent / ".snakemake" / "log"),
     }
     (DEMO / "run.json").write_text(json.dumps(run, indent=1) + "\n")
@@ -105,16 +105,6 @@ def _elapsed(logs: Path) -> str:
             h, m, sec = map(int, found.groups())
             return f"{60 * h + m} min {sec} s"
     return "unknown"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cpus() -> list[int]:
@@ -242,7 +232,8 @@ def full_grid_cost() -> str:
         f"({info['train_time_s']:,.0f} s for {info['epochs_run']} epochs on 2 CPU cores), Model A's share is "
         f"about {a_secs / 3600:,.0f} CPU-hours; Model B's has not been measured on the real data (it needs "
         "the ImageNet weights). Each training is its own job, so a cluster runs them side by side, one GPU "
-        "each; `snakemake claims -n` prints the count and an estimate from your own benchmark files."
+        "each; `snakemake claims -n` prints the count and an estimate from your own benchmark files (before"
+        " any, from the bench's rates)."
     )
 
 

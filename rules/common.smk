@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from workflow_scripts.claims import apply_variant, load_claims
-from workflow_scripts.claims_grid import STUDY, estimate, make_grid
+from workflow_scripts.claims_grid import STUDY, estimate, make_grid, reference_rates
 from workflow_scripts.configcheck import load_yaml
 from workflow_scripts.figure_names import extra_figures, report_figures
 from workflow_scripts.folders import fingerprint
@@ -88,6 +88,8 @@ PREDICT_ANNOTATED = f"{PREDICT_DIR}/annotated"
 PREDICT_GALLERY = f"{PREDICT_DIR}/index.html"
 EXPORT_DIR = "results/export/{model}_seed_{seed}"
 MODEL_CARD_TEMPLATE = os.path.join(WORKFLOW_ROOT, "report", "model_card.md.j2")
+# the bench's training rates (bench/bench_train.py --rates-out): the grid's cost before any benchmark
+TRAIN_RATES = os.path.join(WORKFLOW_ROOT, "bench", "train_rates.json")
 VGG_WEIGHTS = os.path.join(
     "resources", os.path.basename(config["model_b"]["weights_url"])
 )
@@ -392,7 +394,9 @@ def say_grid_cost():
             or variant_config(v)[f"model_{m.lower()}"]["epochs"]
         )
         main_runs = [(m, STUDY, s) for m in MODELS for s in SEEDS]
-        print(estimate(GRID, TRAIN_BENCHMARK, done, epochs, main_runs), file=sys.stderr)
+        reference = reference_rates(TRAIN_RATES, config["image_size"])
+        line = estimate(GRID, TRAIN_BENCHMARK, done, epochs, main_runs, reference)
+        print(line, file=sys.stderr)
 
 
 # the same values as command-line arguments, for the rules that pass them on

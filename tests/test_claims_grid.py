@@ -1,12 +1,14 @@
 """The claims grid as runs: which trainings it holds, what each variant changes, the keys that cannot be
 met, and the cost line a dry run prints."""
 
+import json
+
 import pytest
 import yaml
 from helpers import ROOT, copy_config, full_config, snakemake
 
 from workflow_scripts.claims import load_claims
-from workflow_scripts.claims_grid import BASELINE, STUDY, estimate, make_grid, train_size
+from workflow_scripts.claims_grid import BASELINE, STUDY, estimate, make_grid, reference_rates, train_size
 from workflow_scripts.configcheck import ConfigError
 
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -127,10 +129,30 @@ def test_the_cost_comes_from_the_benchmarks_per_epoch_and_image(tmp_path):
     assert line.startswith("claims grid: 10 trainings (A 6, B 4; 2 seeds each), 1 done")
     # A: baseline and a_mse_loss x2 at 10 epochs (400 s each), n2000 x2 at half the images (200 s);
     # B: one baseline left (2000 s), n2000 x2 at half (1000 s)
-    secs = 4 * 400 + 2 * 200 + 2000 + 2 * 1000
-    assert f"the 9 left take about {secs / 3600:.1f} h" in line
-    assert "from 2 benchmark files" in line
+    a_secs, b_secs = 4 * 400 + 2 * 200, 2000 + 2 * 1000
+    assert f"the 9 left take about {(a_secs + b_secs) / 3600:.1f} h" in line
+    folder = str(tmp_path / "benchmarks/train")
+    assert f"(A {a_secs / 60:.0f} min from 1 benchmark file in {folder}; B {b_secs / 60:.0f} min" in line
     assert estimate(g, pattern, lambda *r: True, n_epochs).endswith("10 done")
+
+
+def test_without_benchmarks_the_cost_comes_from_the_benchs_rates_scaled_to_the_image_size(tmp_path):
+    g = _grid(only=["a_mse_loss"], seeds=2, data_sizes=[], overrides={"model_a": {"epochs": 10}})
+    pattern = str(tmp_path / "benchmarks/train/{model}_{variant}_seed_{seed}.tsv")
+    rates = tmp_path / "train_rates.json"
+    rates.write_text(json.dumps({"cpu": "Some CPU, 2 cores", "image_size": 128,
+                                 "seconds_per_image_epoch": {"A": 0.02, "B": 0.08}}))  # fmt: skip
+    assert reference_rates(tmp_path / "none.json", 64) is None
+    ref = reference_rates(rates, 64)  # a quarter of the pixels: a quarter of the time
+    assert ref["rates"] == pytest.approx({"A": 0.005, "B": 0.02})
+    assert ref["source"] == "train_rates.json (Some CPU, 2 cores, 128 px, scaled to 64 px; training only)"
+    _bench(tmp_path / "benchmarks/train/A_study_seed_42.tsv", 4000)  # A has one here; B has none
+    line = estimate(g, pattern, lambda *r: False, lambda m, v: 10, [("A", STUDY, 42)], ref)
+    n = g.n_train
+    b_runs = sum(r[0] == "B" for r in g.runs())
+    assert f"B {0.02 * 10 * n * b_runs / 60:.0f} min from train_rates.json (Some CPU" in line
+    assert "A " in line and "from 1 benchmark file" in line
+    assert "cost unknown" in estimate(g, pattern, lambda *r: False, lambda m, v: 10, [], None)
 
 
 def test_a_dry_run_of_the_claims_target_says_how_many_trainings_and_holds_them(tmp_path):

@@ -21,3 +21,15 @@ def test_the_compute_policy_follows_the_keys_and_the_cpu(tmp_path):
     assert not cpu_has_amx(str(info))  # bfloat16 without AMX: auto was not measured there
     info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16\n")
     assert cpu_has_amx(str(info)) and not cpu_has_amx(str(tmp_path / "none"))
+
+
+def test_the_cpu_name_is_the_first_model_name_line(tmp_path):
+    import platform
+
+    from workflow_scripts.tfsetup import cpu_name
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14 96-Core Processor\nprocessor\t: 1\n"
+                    "model name\t: AMD EPYC 9R14 96-Core Processor\n")  # fmt: skip
+    assert cpu_name(str(info)) == "AMD EPYC 9R14 96-Core Processor"
+    assert cpu_name(str(tmp_path / "none")) == (platform.processor() or platform.machine())

@@ -176,18 +176,35 @@ def _seconds(tsv: Path) -> float | None:
         return None
 
 
+def reference_rates(path: str | Path, image_size: int) -> dict[str, Any] | None:
+    """The bench's training seconds per image and epoch (bench/bench_train.py --rates-out), scaled by pixel
+    count to `image_size`, with where they come from; None when the file is missing or unreadable."""
+    import json
+
+    try:
+        ref = json.loads(Path(path).read_text())
+        scale = (image_size / ref["image_size"]) ** 2
+        rates = {m: float(s) * scale for m, s in ref["seconds_per_image_epoch"].items()}
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    at = f"{ref['image_size']} px" + (f", scaled to {image_size} px" if scale != 1 else "")
+    return {"rates": rates, "source": f"{Path(path).name} ({ref.get('cpu', '?')}, {at}; training only)"}
+
+
 def estimate(
     grid: Grid,
     benchmark: str,
     done: Callable[[str, str, int], bool],
     epochs: Callable[[str, str], int],
     also: list[tuple[str, str, int]] = (),
+    reference: dict[str, Any] | None = None,
 ) -> str:
     """One line for the terminal: how many trainings the grid holds, how many are done, and the training
-    time the rest will take, from the benchmark files of trainings already run (`benchmark`: their
-    pattern with {model}, {variant}, {seed}), the grid's own and those of `also` (the main run's).
-    `done(model, variant, seed)`: whether a run's model exists; `epochs(model, variant)`: its epochs.
-    A run costs its model's mean time per epoch and training image in the benchmarks, times its own."""
+    time the rest will take, per model, from the benchmark files of trainings already run (`benchmark`:
+    their pattern with {model}, {variant}, {seed}), the grid's own and those of `also` (the main run's);
+    for a model with none, from `reference` (`reference_rates`). `done(model, variant, seed)`: whether a
+    run's model exists; `epochs(model, variant)`: its epochs. A run costs its model's mean time per epoch
+    and training image, times its own."""
 
     def work(m: str, v: str) -> float:  # epochs x training images
         return epochs(m, v) * grid.sizes.get(v, grid.n_train)
@@ -204,16 +221,26 @@ def estimate(
     head = f"claims grid: {len(runs)} trainings ({counts}; {k} seeds each), {done_n} done"
     if not left:
         return head
-    missing = sorted({m for m, _, _ in left if not rates[m]})
+    folder = os.path.dirname(benchmark) or "."
+    per: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for m in sorted({m for m, _, _ in left}):
+        if rates[m]:
+            rate = sum(rates[m]) / len(rates[m])
+            n = len(rates[m])
+            source[m] = f"{n} benchmark file{'s' * (n != 1)} in {folder}"
+        elif reference and m in reference["rates"]:
+            rate, source[m] = reference["rates"][m], reference["source"]
+        else:
+            continue
+        per[m] = sum(rate * work(m, v) for mm, v, _ in left if mm == m)
+    missing = sorted({m for m, _, _ in left} - set(per))
     if missing:
         none = " or ".join(missing)
         return f"{head}; cost unknown: no benchmark of Model {none} yet (run the main workflow first)"
-    secs = sum(sum(rates[m]) / len(rates[m]) * work(m, v) for m, v, _ in left)
-    files = sum(len(t) for t in rates.values())
-    return (
-        f"{head}; the {len(left)} left take about {_hours(secs)} of training one at a time "
-        f"(from {files} benchmark file{'s' * (files != 1)} in {os.path.dirname(benchmark) or '.'})"
-    )
+    parts = "; ".join(f"{m} {_hours(per[m])} from {source[m]}" for m in per)
+    total = _hours(sum(per.values()))
+    return f"{head}; the {len(left)} left take about {total} of training one at a time ({parts})"
 
 
 def _hours(secs: float) -> str:

@@ -29,6 +29,20 @@ def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return "amx_bf16" in flags
 
 
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name, as benchmarks and docs print it (the machine's architecture if not Linux)."""
+    import platform
+
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 # Where `train.precision: auto` takes bfloat16 on an AMX CPU: Model B's large VGG16 convolutions ran
 # several times faster in bfloat16, Model A's small ones slower (docs/benchmarks.md).
 AUTO_BFLOAT16 = {"A": False, "B": True}
