@@ -60,7 +60,7 @@ def one(model: str, setting: str, images: int, epochs: int, size: int, batch: in
 
     from workflow_scripts import models
     from workflow_scripts.datasets import make_datasets
-    from workflow_scripts.settings import LossWeights, for_training
+    from workflow_scripts.settings import for_training
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
@@ -95,7 +95,7 @@ def one(model: str, setting: str, images: int, epochs: int, size: int, batch: in
         else:
             net = models.build_model_b(size, run.model, aug, 0)
             opt = keras.optimizers.RMSprop(1e-3)
-        models.compile_model(net, opt, LossWeights(age=1.0, gender=1.0), jit_compile=jit)
+        models.compile_model(net, opt, run.model, jit_compile=jit)
         net.fit(train, epochs=1, verbose=0)  # warm-up: tracing and compilation
         t0 = time.perf_counter()
         net.fit(train, epochs=epochs, verbose=0)

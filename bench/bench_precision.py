@@ -41,7 +41,7 @@ if {model!r} == "A":
     net = models.build_model_a(128, run.model, run.augmentation, 1)
 else:
     net = models.build_model_b(128, run.model, run.augmentation, 1, None)
-models.compile_model(net, keras.optimizers.Adam(1e-4), run.model.loss_weights, age_loss="mse")
+models.compile_model(net, keras.optimizers.Adam(1e-4), run.model)
 n = {n}
 rng = np.random.default_rng(0)
 x = rng.integers(0, 255, (n, 128, 128, 3)).astype(np.float32)

@@ -47,7 +47,7 @@ def main() -> None:
         net = models.build_model_b(a.size, mcfg, run.augmentation, 1, None)
         models.unfreeze(net, mcfg.unfreeze_layers)
         opt = keras.optimizers.AdamW(mcfg.learning_rate, weight_decay=mcfg.weight_decay)
-    models.compile_model(net, opt, mcfg.loss_weights)
+    models.compile_model(net, opt, mcfg)
     net.optimizer.build(net.trainable_variables)
     with tempfile.TemporaryDirectory(dir=root) as d:
         folder = Path(d)

@@ -55,7 +55,7 @@ from workflow_scripts.settings import for_training
 run = for_training(with_defaults(change, load_yaml({schema!r})), "A")
 keras.utils.set_random_seed(1)
 net = models.build_model_a(128, run.model, run.augmentation, 1)
-models.compile_model(net, keras.optimizers.Adam(1e-3), run.model.loss_weights, age_loss="mse")
+models.compile_model(net, keras.optimizers.Adam(1e-3), run.model)
 flops = 0
 def walk(m):
     for layer in m.layers:

@@ -37,7 +37,7 @@ from helpers import full_config  # noqa: E402
 
 from workflow_scripts import models  # noqa: E402
 from workflow_scripts.datasets import make_datasets  # noqa: E402
-from workflow_scripts.settings import LossWeights, for_training  # noqa: E402
+from workflow_scripts.settings import for_training  # noqa: E402
 from workflow_scripts.tfsetup import cpu_name  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def build(model: str, cfg: dict, size: int, unfrozen: bool = False) -> keras.Mod
         if unfrozen:  # block4 and block5 open, AdamW: the phase most of B's epochs are in
             models.unfreeze(net, run.model.unfreeze_layers)
             opt = keras.optimizers.AdamW(run.model.learning_rate, weight_decay=run.model.weight_decay)
-    models.compile_model(net, opt, LossWeights(age=1.0, gender=1.0))
+    models.compile_model(net, opt, run.model)
     return net
 
 

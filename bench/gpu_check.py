@@ -130,7 +130,7 @@ def measure(model: str, phase: str, policy: str, xla: bool, a: argparse.Namespac
         aug = replace(aug, rotation=0, zoom=0, translation=0, shear=0)
     ds = dataset(a.size, a.batch, layer)
     net, opt = build(model, phase, run, a.size, aug)
-    models.compile_model(net, opt, run.model.loss_weights, jit_compile=xla)
+    models.compile_model(net, opt, run.model, jit_compile=xla)
     net.fit(ds, epochs=1, steps_per_epoch=a.warmup, verbose=0)  # tracing, XLA compilation
     t0 = time.perf_counter()
     net.fit(ds, epochs=1, steps_per_epoch=a.steps, verbose=0)

@@ -249,15 +249,6 @@ def get_train_resource(name):
     return resource
 
 
-def get_require_gpu(wildcards):
-    """`--require-gpu` when the variant's `train.require_gpu` asks (a run must not fall back to the CPU)."""
-    return (
-        "--require-gpu"
-        if variant_config(wildcards.variant)["train"]["require_gpu"]
-        else ""
-    )
-
-
 def get_tensorboard(wildcards):
     """`--tensorboard` when `train.tensorboard` asks for the run's events (into its log folder)."""
     return (
@@ -370,11 +361,16 @@ def named_inputs(wildcards, input):
 
 
 def get_card_facts(wildcards, input):
-    """What `export --card` writes the model card from (JSON): the job's named inputs, the model's
-    training config and whether the data were synthetic."""
-    facts = json.loads(named_inputs(wildcards, input))
-    facts["config"] = json.loads(get_study_config(wildcards))
-    facts["synthetic"] = config["synthetic"]["enabled"]
+    """What `export --card` writes the model card from (JSON): the card's inputs, the model's training
+    config and whether the data were synthetic."""
+    facts = {
+        "template": input.template,
+        "metrics": list(input.metrics),
+        "info": input.info,
+        "splits": list(input.splits),
+        "config": json.loads(get_study_config(wildcards)),
+        "synthetic": config["synthetic"]["enabled"],
+    }
     return json.dumps(facts)
 
 

@@ -55,7 +55,6 @@ rule train:
     params:
         config=get_train_config,
         resume=RESUME_DIR,
-        require_gpu=get_require_gpu,
         tensorboard=get_tensorboard,
     shell:
         "python -m workflow_scripts.train"
@@ -72,7 +71,6 @@ rule train:
         " --info {output.info:q}"
         " --resume-dir {params.resume:q}"
         " --threads {threads}"
-        " {params.require_gpu}"
         " --name {wildcards.model}/{wildcards.variant}/seed_{wildcards.seed}"
         " {params.tensorboard}"
         " --tensorboard-dir {log.tensorboard:q}"

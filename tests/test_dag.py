@@ -232,3 +232,32 @@ def test_scenes_and_a_users_folder_together_are_refused_and_the_folder_left_alon
         "scenes.json",
     ]
     assert snapshot() == before
+
+
+def test_the_report_and_export_rules_hand_over_json_their_scripts_accept(tmp_path):
+    """html_report's --inputs and export's --card, as a dry run prints the commands, pass the scripts'
+    own checks, holding the paths the rules name (a renamed input would fail here, not in a real run)."""
+    import json
+    import shlex
+
+    from workflow_scripts.cli import card_facts
+    from workflow_scripts.report import read_inputs
+
+    proc = snakemake(tmp_path, "-n", "-p", "--configfile", str(ROOT / "config/demo.yaml"))
+    shown = "Shell command: python -m "
+    out = proc.stdout + proc.stderr
+    commands = [shlex.split(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith(shown)]
+    reports = [c for c in commands if c[2] == "workflow_scripts.report"]
+    exports = [c for c in commands if c[2:4] == ["workflow_scripts.cli", "export"]]
+    assert len(reports) == 1 and len(exports) == 2, out[-3000:]
+    files = read_inputs(reports[0][reports[0].index("--inputs") + 1])
+    assert files["comparison"].endswith("comparison.csv") and files["difference"].endswith(".json")
+    assert len(files["info"]) == 2 and files["galleries"] and files["claims_table"]
+    for c in exports:
+        facts = card_facts(c[c.index("--card") + 1])
+        assert facts["metrics"].endswith("/test/metrics.json") and facts["synthetic"] is True
+        assert (
+            facts["config"]["image_size"]
+            == yaml.safe_load((ROOT / "config/demo.yaml").read_text())["image_size"]
+        )
+        assert json.dumps(facts["config"])  # the training config itself, not its JSON text

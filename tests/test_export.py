@@ -104,8 +104,15 @@ BAD = {
     "parity images not uint8": ("ok", "{tmp}/e", ["--parity-images", "{float}"], "--parity-images"),
     "parity images not an array": ("ok", "{tmp}/e", ["--parity-images", "{text}"], "--parity-images"),
     "parity images missing": ("ok", "{tmp}/e", ["--parity-images", "{tmp}/none.npy"], "--parity-images"),
-    "card without its metrics": ("ok", "{tmp}/e", ["--card", '{{"template": "{tmp}/good.npy"}}'], "--card"),
-    "card not JSON": ("ok", "{tmp}/e", ["--card", "{tmp}/card.json"], "--card"),
+    "card without its files": (
+        "ok",
+        "{tmp}/e",
+        ["--card", '{{"template": "{tmp}/good.npy"}}'],
+        "--card lacks metrics, info, splits",
+    ),
+    "card not JSON": ("ok", "{tmp}/e", ["--card", "{tmp}/card.json"], "--card: not JSON"),
+    "card file missing": ("ok", "{tmp}/e", ["--card", "@{tmp}/none.json"], "--card @{tmp}/none.json"),
+    "card key misspelt": ("ok", "{tmp}/e", ["--card", '{{"synthtic": true}}'], "--card: unknown synthtic"),
     "unknown format": ("ok", "{tmp}/e", ["--format", "pt"], "--format"),
     "corrupt model": ("corrupt", "{tmp}/e", [], "--model"),
     "model with one unnamed output": ("single", "{tmp}/e", [], "--model"),
@@ -128,7 +135,7 @@ def test_a_bad_argument_is_one_error_line_naming_it_before_any_conversion(
     before = sorted(p.name for p in tmp_path.iterdir())
     out = out.format(**names)
     code = _export(models[model], Path(out), *(x.format(**names) for x in extra))
-    assert _is_error(code, flag), code
+    assert _is_error(code, flag.format(**names)), code
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -148,8 +155,49 @@ def test_the_model_card_is_part_of_the_export_and_a_failing_one_leaves_the_earli
         "metrics": [str(tmp_path / "m.json")],  # a rule's list of one
         "info": str(tmp_path / "i.json"),
         "splits": [str(p) for p in splits],
-        "model": "ignored",
     }
     code = _export(models["ok"], d, "--card", json.dumps(card), "--force")
     assert _is_error(code, "--card template"), code
     assert (d / "model.keras").exists() and not (d / "MODEL_CARD.md").exists()
+
+
+def _card_files(tmp_path: Path) -> dict:
+    template = tmp_path / "card.md.j2"
+    template.write_text("{{ name }} | synthetic {{ synthetic }} | commit {{ commit }} | {{ counts.test }} | "
+                        "{{ test.age_mae_text }}")  # fmt: skip
+    metrics = {"age_mae": 6.5, "gender_accuracy": 0.9, "age_rmse": 8.0, "by_age_bin": {}, "by_race": {},
+               "baselines": {"age_mae": 15.0, "gender_accuracy": 0.5}}  # fmt: skip
+    (tmp_path / "m.json").write_text(json.dumps(metrics))
+    info = {"model": "A", "seed": 1, "epochs_run": 3, "best_epoch": 2, "trainable_params": 9}
+    info["image_size"] = 16
+    (tmp_path / "i.json").write_text(json.dumps(info))
+    for name in ("train", "val", "test"):
+        (tmp_path / f"{name}.csv").write_text("path,age,gender,race,datetime\na.jpg,30,0,1,2017\n")
+    splits = [str(tmp_path / f"{s}.csv") for s in ("train", "val", "test")]
+    info = str(tmp_path / "i.json")
+    return {"template": str(template), "metrics": [str(tmp_path / "m.json")], "info": info, "splits": splits}
+
+
+def test_the_card_is_written_from_the_facts_given_in_json_or_a_file(tmp_path, models):
+    facts = {**_card_files(tmp_path), "synthetic": True, "commit": "abc1234", "config": {"seed": 1}}
+    assert _export(models["ok"], tmp_path / "e1", "--card", json.dumps(facts)) is None
+    card = (tmp_path / "e1" / "MODEL_CARD.md").read_text()
+    assert card.startswith("Model A (custom CNN) | synthetic True | commit abc1234 | 1 | 6.50")
+    (tmp_path / "card.json").write_text(json.dumps({**facts, "synthetic": False}))
+    assert _export(models["ok"], tmp_path / "e2", "--card", f"@{tmp_path / 'card.json'}") is None
+    assert "synthetic False" in (tmp_path / "e2" / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"synthetic": "false"}, "--card synthetic: a JSON bool, not 'false'"),
+        ({"config": [1]}, "--card config: a JSON dict"),
+        ({"metrics": ["a.json", "b.json"]}, "--card metrics: one path"),
+        ({"splits": ["a.csv"]}, "--card splits: three CSVs"),
+    ],
+)
+def test_a_card_fact_of_the_wrong_kind_is_named(tmp_path, models, change, message):
+    code = _export(models["ok"], tmp_path / "e", "--card", json.dumps({**_card_files(tmp_path), **change}))
+    assert _is_error(code, message), code
+    assert not (tmp_path / "e").exists()

@@ -72,7 +72,9 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, size, which)
         m = models.build_model_a(size, A.model, AUG, seed=2)
     else:
         m = models.build_model_b(size, B.model, AUG, seed=2)
-    models.compile_model(m, keras.optimizers.Adam(1e-3), LossWeights(age=1.0, gender=10.0))
+    models.compile_model(
+        m, keras.optimizers.Adam(1e-3), replace(A.model, loss_weights=LossWeights(age=1.0, gender=10.0))
+    )
     m.save(tmp_path / "m.keras")
     back = keras.models.load_model(tmp_path / "m.keras")
     x = np.random.default_rng(1).uniform(0, 255, (4, size, size, 3)).astype("float32")
@@ -128,7 +130,7 @@ def test_augmentation_off_builds_without_an_augmentation_layer_and_trains(which,
     x = np.random.default_rng(5).uniform(0, 255, (2, size, size, 3)).astype("float32")
     out = m.predict(x, verbose=0)
     assert out["age"].shape == (2, 1) and out["gender"].shape == (2, 1)
-    models.compile_model(m, keras.optimizers.Adam(1e-3), LossWeights(age=1.0, gender=1.0))
+    models.compile_model(m, keras.optimizers.Adam(1e-3), A.model)
     loss = m.train_on_batch(x, {"age": np.array([[30.0], [40.0]]), "gender": np.array([[0.0], [1.0]])})
     assert np.isfinite(np.asarray(loss, dtype=float)).all()
 
@@ -192,7 +194,7 @@ def test_flatten_instead_of_global_average_pooling_adds_head_parameters():
 
 def test_the_age_loss_is_a_config_choice():
     m = _a()
-    models.compile_model(m, keras.optimizers.Adam(1e-3), LossWeights(age=1.0, gender=1.0), age_loss="mae")
+    models.compile_model(m, keras.optimizers.Adam(1e-3), replace(A.model, age_loss="mae"))
     x = np.full((4, 64, 64, 3), 128, dtype="float32")
     y = {"age": np.full((4, 1), 30.0, dtype="float32"), "gender": np.zeros((4, 1), dtype="float32")}
     pred = m.predict(x, verbose=0)["age"]

@@ -148,7 +148,7 @@ def _report_inputs(tmp: Path, published: dict, weights: str, gallery_dir: str) -
     inputs.update(
         metrics=[],
         difference=[],
-        galleries=str(tmp / gallery_dir / "index.html"),  # one file: Snakemake hands it over as a string
+        galleries=[str(tmp / gallery_dir / "index.html")],
         labels=str(tmp / "labels.csv"),
         rejected=str(tmp / "rejected.csv"),
         splits=[str(tmp / f"{s}.csv") for s in ("train", "val", "test")],
@@ -161,12 +161,25 @@ def _report_inputs(tmp: Path, published: dict, weights: str, gallery_dir: str) -
             "--out", str(tmp / "index.html")]  # fmt: skip
 
 
-def test_a_missing_input_is_named_in_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda d: d.pop("rejected") and d.pop("splits"), "--inputs lacks rejected, splits"),
+        (lambda d: d.pop("difference"), "--inputs lacks difference"),  # even when there is none: []
+        (lambda d: d.update(info=None), "--inputs info: a list of paths, not None"),
+        (lambda d: d.update(comparison=["a.csv", "b.csv"]), "--inputs comparison: one path"),
+        (lambda d: d.clear() or "not json", "--inputs: not JSON"),
+        (lambda d: d.clear() or '["a"]', "--inputs: not a JSON object"),
+    ],
+)
+def test_a_missing_or_malformed_input_is_named_in_one_line(tmp_path, change, message):
     args = _report_inputs(tmp_path, PUBLISHED, "w.h5", "g")
     inputs = json.loads(args[1])
-    del inputs["rejected"], inputs["splits"]
-    with pytest.raises(SystemExit, match="--inputs lacks rejected, splits"):
-        report.main(["--inputs", json.dumps(inputs), *args[2:]])
+    text = change(inputs)
+    text = text if isinstance(text, str) else json.dumps(inputs)
+    with pytest.raises(SystemExit) as ended:
+        report.main(["--inputs", text, *args[2:]])
+    assert str(ended.value.code).startswith(f"ERROR: {message}"), ended.value.code
     assert not (tmp_path / "index.html").exists()
 
 

@@ -33,7 +33,8 @@ def _keys(section: dict) -> set[str]:
 def test_each_dataclass_holds_exactly_its_schema_sections_keys(cls, section, leave_out):
     """A key added to the schema must be added here (and read), and one dropped there must go here."""
     assert {f.name for f in dataclasses.fields(cls)} == _keys(section) - set(leave_out)
-    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(cls))  # no second defaults
+    fields = dataclasses.fields(cls)
+    assert all(f.default is f.default_factory is dataclasses.MISSING for f in fields)  # no second defaults
 
 
 def test_the_values_are_the_schemas_defaults_typed():

@@ -24,8 +24,9 @@ import json
 import logging
 import zipfile
 from pathlib import Path
+from typing import Any
 
-from .fileio import setup_logging
+from .fileio import json_object, one_path, setup_logging
 from .provenance import workflow_commit
 from .step import run
 
@@ -179,10 +180,10 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--parity-n", type=_positive, default=64, help="how many of them")
     ex.add_argument(
         "--card",
-        help="what MODEL_CARD.md is written from, as JSON: template (report/model_card.md.j2), metrics (the"
-        " model's test metrics.json), info (its train_info.json), splits (train, val, test CSVs), and"
-        " optionally config (the training config), synthetic (true/false), commit (default: asked of git);"
-        " other keys are ignored (the export rule passes all its inputs). Without it: no card",
+        help="what MODEL_CARD.md is written from, as JSON (or @FILE holding it): template"
+        " (report/model_card.md.j2), metrics (the model's test metrics.json), info (its train_info.json),"
+        " splits (train, val, test CSVs), and optionally config (the training config, an object), synthetic"
+        " (true/false), commit (default: asked of git). Without it: no card",
     )
     for s in (pr, ex):
         s.add_argument(
@@ -211,25 +212,32 @@ def _parity_images(a: argparse.Namespace, size: int):
     return images[: a.parity_n]
 
 
-def _card_facts(text: str) -> dict:
-    """`--card`'s JSON, checked: the keys it needs, one path each (a rule's list of one is one path)."""
-    try:
-        facts = json.loads(text)
-    except ValueError as err:
-        raise SystemExit(f"ERROR: --card: not JSON ({err})") from None
-    if not isinstance(facts, dict):
-        raise SystemExit("ERROR: --card: not a JSON object")
-    missing = [k for k in ("template", "metrics", "info", "splits") if not facts.get(k)]
+CARD_FILES = ("template", "metrics", "info", "splits")
+CARD_FACTS = {"config": dict, "synthetic": bool, "commit": str}  # optional, of these types
+
+
+def card_facts(text: str) -> dict[str, Any]:
+    """`--card` (JSON, or @FILE), checked: every key known, each file given, each fact of its type; a
+    ValueError naming the key otherwise."""
+    facts = json_object(text, "--card")
+    unknown = sorted(set(facts) - set(CARD_FILES) - set(CARD_FACTS))
+    if unknown:
+        raise ValueError(
+            f"--card: unknown {', '.join(unknown)} (known: {', '.join([*CARD_FILES, *CARD_FACTS])})"
+        )
+    missing = [k for k in CARD_FILES if k not in facts]
     if missing:
-        raise SystemExit(f"ERROR: --card lacks {', '.join(missing)}")
-    for k in ("template", "metrics", "info"):
-        if isinstance(facts[k], list):
-            if len(facts[k]) != 1:
-                raise SystemExit(f"ERROR: --card {k}: one path, not {len(facts[k])}")
-            facts[k] = facts[k][0]
-    if not isinstance(facts["splits"], list) or len(facts["splits"]) != 3:
-        raise SystemExit("ERROR: --card splits: three CSVs (train, val, test)")
-    return facts
+        raise ValueError(f"--card lacks {', '.join(missing)}")
+    out = {k: one_path(facts[k], f"--card {k}") for k in ("template", "metrics", "info")}
+    splits = facts["splits"]
+    if not isinstance(splits, list) or len(splits) != 3 or not all(isinstance(p, str) for p in splits):
+        raise ValueError(f"--card splits: three CSVs (train, val, test), not {splits!r}")
+    out["splits"] = splits
+    for k, kind in CARD_FACTS.items():
+        if k in facts and not isinstance(facts[k], kind):
+            raise ValueError(f"--card {k}: a JSON {kind.__name__}, not {facts[k]!r}")
+    return {**out, "config": facts.get("config", {}), "synthetic": facts.get("synthetic", False),
+            "commit": facts.get("commit")}  # fmt: skip
 
 
 def _card(a: argparse.Namespace, model_id: str):
@@ -243,7 +251,10 @@ def _card(a: argparse.Namespace, model_id: str):
     from .figure_names import MODEL_NAMES
     from .labeltable import read_labels
 
-    facts = _card_facts(a.card)
+    try:
+        facts = card_facts(a.card)
+    except ValueError as err:
+        raise SystemExit(f"ERROR: {err}") from None
     texts = {}
     for key in ("template", "metrics", "info"):
         try:
@@ -267,14 +278,14 @@ def _card(a: argparse.Namespace, model_id: str):
         "name": MODEL_NAMES.get(info["model"], info["model"]),
         "model_id": model_id,
         "version": __version__,
-        "commit": facts.get("commit") or workflow_commit(),
-        "synthetic": bool(facts.get("synthetic")),
+        "commit": facts["commit"] or workflow_commit(),
+        "synthetic": facts["synthetic"],
         "formats": a.format,
     }
 
     def card(report: dict) -> str:
         try:
-            return model_card(template, test, info, counts, facts.get("config") or {}, report, extra)
+            return model_card(template, test, info, counts, facts["config"], report, extra)
         except (KeyError, TypeError, jinja2.TemplateError) as err:
             raise ValueError(f"--card template {template}: {type(err).__name__}: {err}") from None
 

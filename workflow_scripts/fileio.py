@@ -69,6 +69,31 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def json_object(text: str, flag: str) -> dict[str, Any]:
+    """A flag's value (JSON, or `@FILE` holding it) as a JSON object; a ValueError naming `flag` if not."""
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as err:
+            raise ValueError(f"{flag} {text}: {err.strerror or err}") from None
+    try:
+        obj = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"{flag}: not JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{flag}: not a JSON object")
+    return obj
+
+
+def one_path(value: Any, what: str) -> str:
+    """A path given as a string or as a list of one (how a rule hands over a one-file input)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what}: one path, not {value!r}")
+    return value
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path, ".json") as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .settings import Augmentation, LossWeights, ModelA, ModelB, ModelCommon
+from .settings import Augmentation, ModelA, ModelB, ModelCommon
 
 OUTPUTS = ("age", "gender")
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -208,15 +208,15 @@ def trainable_params(model: keras.Model) -> int:
 def compile_model(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
-    loss_weights: LossWeights,
+    cfg: ModelCommon,
     jit_compile: bool | str = "auto",
-    age_loss: str = "mse",
 ) -> None:
-    """MSE for age (the study: it penalises large errors more than MAE), binary cross-entropy for gender."""
+    """The config's age loss (the study's MSE: it penalises large errors more than MAE), binary
+    cross-entropy for gender, weighted as the config says."""
     model.compile(
         optimizer=optimizer,
-        loss={"age": age_loss, "gender": "binary_crossentropy"},
-        loss_weights={"age": loss_weights.age, "gender": loss_weights.gender},
+        loss={"age": cfg.age_loss, "gender": "binary_crossentropy"},
+        loss_weights={"age": cfg.loss_weights.age, "gender": cfg.loss_weights.gender},
         metrics={"age": ["mae"], "gender": ["accuracy"]},
         jit_compile=jit_compile,
     )

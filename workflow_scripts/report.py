@@ -25,7 +25,7 @@ from . import claims_page, verdicts
 from .comparison import read_comparison, render_html, table_rows
 from .download import redact_urls
 from .figure_names import curve_figures, extra_figures
-from .fileio import atomic_path, setup_logging
+from .fileio import atomic_path, json_object, one_path, setup_logging
 from .formats import percent
 from .labeltable import read_labels, reason_kind
 from .provenance import workflow_commit
@@ -138,24 +138,28 @@ def _by_stem(paths: list[str]) -> dict[str, str]:
     return {Path(p).stem: p for p in paths}
 
 
-# the inputs that are lists of files (a rule's single-file list arrives as a list too: kept as given)
+# The rule's named inputs the report reads, each always given: one file; a list of files (possibly empty);
+# or one file or an empty list (none in this run). Other names (the templates it includes) are not read here.
+ONE_INPUT = ("comparison", "labels", "rejected", "template")
 LIST_INPUTS = ("info", "histories", "metrics", "figures", "galleries", "splits", "claims_figures")
-INPUTS = ("comparison", "labels", "rejected", "template", *LIST_INPUTS)  # required
-OPTIONAL_INPUTS = ("difference", "claims_table")  # a path, or absent / empty
+MAYBE_INPUT = ("difference", "claims_table")
 
 
 def read_inputs(text: str) -> dict[str, Any]:
-    """The rule's named inputs (JSON: name -> path or list of paths), checked: a missing one is named."""
-    given = json.loads(text)
-    missing = [k for k in INPUTS if k not in given]
+    """The rule's named inputs (`--inputs`: JSON, name -> path or list of paths), checked, naming the key
+    that is missing or of the wrong kind (ValueError)."""
+    given = json_object(text, "--inputs")
+    missing = [k for k in (*ONE_INPUT, *LIST_INPUTS, *MAYBE_INPUT) if k not in given]
     if missing:
         raise ValueError(f"--inputs lacks {', '.join(missing)}")
-    files = {k: given[k] for k in INPUTS}
+    files = {k: one_path(given[k], f"--inputs {k}") for k in ONE_INPUT}
     for k in LIST_INPUTS:
-        files[k] = [files[k]] if isinstance(files[k], str) else list(files[k])
-    for k in OPTIONAL_INPUTS:
-        v = given.get(k) or None  # an empty list: the rule had nothing to give
-        files[k] = v[0] if isinstance(v, list) else v
+        v = [given[k]] if isinstance(given[k], str) else given[k]
+        if not isinstance(v, list) or not all(isinstance(p, str) and p for p in v):
+            raise ValueError(f"--inputs {k}: a list of paths, not {given[k]!r}")
+        files[k] = v
+    for k in MAYBE_INPUT:
+        files[k] = None if given[k] == [] else one_path(given[k], f"--inputs {k}")
     return files
 
 
@@ -242,8 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         " run), histories (history.csv per model, first seed), metrics (tagged metrics.json of the first"
         " seed's runs), difference (model_difference.json, optional), galleries (per model), figures (PNGs"
         " named as in figure_names), labels, rejected, splits (train, val, test), template (Jinja2),"
-        " claims_table and claims_figures (when the run tested the claims); other names are read by the"
-        " template itself",
+        " claims_table and claims_figures (empty lists unless the run tested the claims); every one of them"
+        " given, a list possibly empty; other names (the templates it includes) are not read. @FILE: read"
+        " the JSON from FILE",
     )
     p.add_argument("--config", required=True, help="the workflow config as JSON")
     p.add_argument("--commit", help="the workflow's git commit (default: asked of git)")
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     try:
         files = read_inputs(a.inputs)
-    except (ValueError, TypeError) as e:  # a caller's mistake, not a traceback
+    except ValueError as e:  # a caller's mistake, not a traceback
         raise SystemExit(f"ERROR: {e}") from None
     a = argparse.Namespace(**vars(a), **files)
     html = render_html(a.template, context(a))

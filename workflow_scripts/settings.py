@@ -138,6 +138,8 @@ def build(cls: type[T], values: Mapping[str, Any], where: str) -> T:
 
 def for_training(cfg: Mapping[str, Any], model: str) -> Run:
     """The typed settings of Model `model`'s ('A' or 'B') training, from a validated config."""
+    if model not in ("A", "B"):
+        raise ValueError(f"model {model!r}: A or B")
     key = f"model_{model.lower()}"
     cls = ModelA if model == "A" else ModelB
     train = {k: v for k, v in cfg["train"].items() if k not in RULE_ONLY}

@@ -152,7 +152,7 @@ def _run_phases(
         with strategy.scope():
             if phase.get("unfreeze") is not None:
                 models.unfreeze(net, phase["unfreeze"])
-            models.compile_model(net, _optimizer(phase), mcfg.loss_weights, age_loss=mcfg.age_loss)
+            models.compile_model(net, _optimizer(phase), mcfg)
         mid_phase = state.phase == phase["name"] and state.epoch > start
         if mid_phase:  # the optimizer's moments, step count and lr, and the scheduler's counters
             with strategy.scope():
@@ -205,7 +205,8 @@ def train(
     resume = Path(resume_dir)
     resume.mkdir(parents=True, exist_ok=True)
     s = for_training(cfg, model)
-    gpus, deterministic, policy, strategy = _runtime(s, seed, threads, require_gpu)
+    # the config's train.require_gpu (what the rule passes), or the command line's --require-gpu
+    gpus, deterministic, policy, strategy = _runtime(s, seed, threads, require_gpu or s.train.require_gpu)
     mcfg = s.model
     log.info(
         "model %s, seed %d, %d GPU(s), deterministic=%s, precision %s",
@@ -288,7 +289,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--info", required=True)
     p.add_argument("--resume-dir", required=True, help="scratch state that lets a killed run resume")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--require-gpu", action="store_true", help="fail at once when TensorFlow sees no GPU")
+    p.add_argument(
+        "--require-gpu",
+        action="store_true",
+        help="fail at once when TensorFlow sees no GPU (as train.require_gpu)",
+    )
     p.add_argument(
         "--name", default="", help="the run's name on its progress lines (default: model and seed)"
     )
