@@ -48,8 +48,10 @@ def rows(schema: dict[str, Any], prefix: str = "") -> Iterator[str]:
     for name, sub in schema.get("properties", {}).items():
         key = f"{prefix}{name}"
         desc = " ".join(str(sub.get("description", "")).split()).replace("|", "\\|")
-        yield f"| `{key}` | {_type(sub)} | {_default(sub.get('default'))} | {desc} |"
+        default = _default(sub["default"]) if "default" in sub else ""  # (a list item's required key)
+        yield f"| `{key}` | {_type(sub)} | {default} | {desc} |"
         yield from rows(sub, key + ".")
+        yield from rows(sub.get("items", {}), key + "[].")  # the keys of a list's items
 
 
 CLAIMS_HEADER = """
