@@ -212,3 +212,21 @@ def test_relative_links_are_percent_encoded_paths():
         "../predict/A_seed_7/index.html"
     )
     assert report.relative_link("out/java script:x?#/i.html", "out") == "java%20script%3Ax%3F%23/i.html"
+
+
+@pytest.mark.parametrize("trained", [["abc1234"], ["abc1234", "def5678"], ["0f0f0f0"]])
+def test_the_report_names_the_commits_its_models_were_trained_at_when_they_differ(tmp_path, trained):
+    args = _report_inputs(tmp_path, PUBLISHED, "w.h5", "g")
+    inputs = json.loads(args[1])
+    for path, commit in zip(inputs["info"], trained * 2, strict=False):  # A, then B
+        info = json.loads(Path(path).read_text())
+        Path(path).write_text(json.dumps({**info, "commit": commit}))
+    commit_at = args.index("--commit") + 1
+    args[commit_at] = "abc1234"
+    report.main(args)
+    html = (tmp_path / "index.html").read_text()
+    line = re.search(r"<dt>Git commit</dt><dd>(.*?)</dd>", html).group(1)
+    shown = re.findall(r"<code>(.*?)</code>", line)
+    assert shown[0] == "abc1234"
+    # the report's own commit alone when every model was trained there; else each training commit, once
+    assert shown[1:] == ([] if set(trained) == {"abc1234"} else sorted(set(trained)))
