@@ -36,14 +36,18 @@ from workflow_scripts.labels import parse_name  # noqa: E402
 
 # the parts the worker processes run (per image); the others run once, in the step's own process
 IN_WORKERS = ("read the bytes", "hash (sha1)", "decode (draft)", "resize", "write the row")
+ORDER = ("folder walk", "fingerprint", "parse names", "reserve the array", *IN_WORKERS, "start the pool",
+         "preprocess gather")  # fmt: skip
 
 
 def _noop(x: int) -> int:
     return x
 
 
-def parts(folder: Path, tmp: Path, size: int, workers: int) -> dict[str, float]:
-    """Seconds of each part for every image in `folder`, one core."""
+def parts(folder: Path, tmp: Path, size: int, workers: int, sample: int) -> dict[str, float]:
+    """Seconds of each part for every image in `folder`, one core. The per-image parts are timed image by
+    image, as a worker runs them, on `sample` images spread over the folder and scaled to all: holding
+    every decoded image at once, as a part-at-a-time loop would, measures the memory instead."""
     t: dict[str, float] = {}
 
     def clock(name: str, fn):
@@ -55,41 +59,42 @@ def parts(folder: Path, tmp: Path, size: int, workers: int) -> dict[str, float]:
     files, _ = clock("folder walk", lambda: folders.scan(folder))
     clock("fingerprint", lambda: folders.fingerprint(folder))
     clock("parse names", lambda: [parse_name(Path(f).name) for f in files])
-    paths = [folder / f for f in files]
-    blobs = clock("read the bytes", lambda: [p.read_bytes() for p in paths])
-    clock("hash (sha1)", lambda: [hashlib.sha1(b).hexdigest() for b in blobs])
-
-    def decoded():
-        out = []
-        for b in blobs:
+    n = len(files)
+    out = tmp / "rows.npy"
+    clock("reserve the array", lambda: decode.allocate(out, (n, size, size, 3)))
+    each = dict.fromkeys(IN_WORKERS, 0.0)
+    picked = range(0, n, max(1, n // sample))
+    with decode.row_writer(out) as put:
+        for i in picked:
+            t0 = time.perf_counter()
+            blob = (folder / files[i]).read_bytes()
+            t1 = time.perf_counter()
+            hashlib.sha1(blob).hexdigest()
+            t2 = time.perf_counter()
             try:
-                im = Image.open(io.BytesIO(b))
+                im = Image.open(io.BytesIO(blob))
                 im.draft("RGB", (size, size))
                 im.load()
-                out.append(im)
             except OSError:  # the truncated quirk
                 continue
-        return out
-
-    images = clock("decode (draft)", decoded)
-    rows = clock("resize", lambda: [decode.to_model_input(im, size) for im in images])
-    out = tmp / "rows.npy"
-    clock("reserve the array", lambda: decode.allocate(out, (len(rows), size, size, 3)))
-
-    def write():
-        with decode.row_writer(out) as put:
-            for i, r in enumerate(rows):
-                put(i, r)
-
-    clock("write the row", write)
+            t3 = time.perf_counter()
+            row = decode.to_model_input(im, size)
+            t4 = time.perf_counter()
+            put(i, row)
+            t5 = time.perf_counter()
+            for name, dt in zip(IN_WORKERS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                each[name] += dt
+    t.update({name: s * n / len(picked) for name, s in each.items()})
 
     def pool():
         with ProcessPoolExecutor(max_workers=workers) as p:
             list(p.map(_noop, range(workers)))
 
     clock("start the pool", pool)
-    order = np.random.default_rng(0).permutation(len(rows))  # a split's rows, in the split's order
+    order = np.random.default_rng(0).permutation(n)  # a split's rows, in the split's order
     clock("preprocess gather", lambda: decode.gather(np.load(out, mmap_mode="r"), order, tmp / "split.npy"))
+    (tmp / "split.npy").unlink()
+    out.unlink()
     return t
 
 
@@ -98,17 +103,18 @@ def main() -> None:
     p.add_argument("--images", type=int, default=23_708)
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--sample", type=int, default=3000, help="images the per-image parts are timed on")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ms = photo_jpegs(tmp / "img", a.images)
         n = a.images
         print(f"# {n:,} photo JPEGs of 200x200 (full decode {ms:.3f} ms each), {a.image_size} px, warm cache")
-        t = parts(tmp / "img", tmp, a.image_size, a.workers)
+        t = parts(tmp / "img", tmp, a.image_size, a.workers, a.sample)
         lab, pre, kept = ours(tmp / "img", a.image_size, a.workers, tmp, "bilinear")
     total = sum(t.values())
     print(f"{'part (one core)':<20} {'ms/image':>9} {'share':>6}  where")
-    for name, s in t.items():
+    for name, s in sorted(t.items(), key=lambda kv: ORDER.index(kv[0])):
         where = "workers" if name in IN_WORKERS else "step"
         print(f"{name:<20} {1000 * s / n:>9.4f} {100 * s / total:>5.1f}%  {where}")
     parallel = sum(t[k] for k in IN_WORKERS)
