@@ -213,7 +213,8 @@ def _parity_images(a: argparse.Namespace, size: int):
 
 
 CARD_FILES = ("template", "metrics", "info", "splits")
-CARD_FACTS = {"config": dict, "synthetic": bool, "commit": str}  # optional, of these types
+# optional: each fact's JSON type, and what it is when not given (`--card`'s own, not config keys)
+CARD_FACTS = {"config": (dict, {}), "synthetic": (bool, False), "commit": (str, None)}
 
 
 def card_facts(text: str) -> dict[str, Any]:
@@ -233,11 +234,14 @@ def card_facts(text: str) -> dict[str, Any]:
     if not isinstance(splits, list) or len(splits) != 3 or not all(isinstance(p, str) for p in splits):
         raise ValueError(f"--card splits: three CSVs (train, val, test), not {splits!r}")
     out["splits"] = splits
-    for k, kind in CARD_FACTS.items():
-        if k in facts and not isinstance(facts[k], kind):
+    for k, (kind, unset) in CARD_FACTS.items():
+        if k not in facts:
+            out[k] = unset
+        elif isinstance(facts[k], kind):
+            out[k] = facts[k]
+        else:
             raise ValueError(f"--card {k}: a JSON {kind.__name__}, not {facts[k]!r}")
-    return {**out, "config": facts.get("config", {}), "synthetic": facts.get("synthetic", False),
-            "commit": facts.get("commit")}  # fmt: skip
+    return out
 
 
 def _card(a: argparse.Namespace, model_id: str):
