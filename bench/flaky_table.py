@@ -1,8 +1,8 @@
 """Failures per test over the runs of bench/flaky.sh (its JUnit files), as a Markdown table, written into
 docs/testing.md between its flaky markers with the date, commit and machine of the runs.
 
-Usage: python bench/flaky_table.py OUT_DIR N [--docs docs/testing.md]. Exit 1 if a test failed in any run
-or fewer than N runs left a JUnit file."""
+Usage: python bench/flaky_table.py OUT_DIR N [--docs docs/testing.md]. A run is the JUnit files runK-*.xml
+of one K (one per test group). Exit 1 if a test failed in any run or ran in fewer than N."""
 
 from __future__ import annotations
 
@@ -21,15 +21,17 @@ START, END = "<!-- flaky:start -->", "<!-- flaky:end -->"
 
 
 def tally(out: Path) -> tuple[int, Counter, Counter, Counter]:
+    """(runs, per-test runs, failures, skips); a run is every JUnit file named runK-*.xml of one K."""
     runs, failed, skipped = Counter(), Counter(), Counter()
     files = sorted(out.glob("run*.xml"))
+    numbers = {re.match(r"run(\d+)", f.name).group(1) for f in files}
     for xml in files:
         for case in ET.parse(xml).iter("testcase"):
             name = f"{case.get('classname')}::{case.get('name')}"
             runs[name] += 1
             failed[name] += any(c.tag in ("failure", "error") for c in case)
             skipped[name] += any(c.tag == "skipped" for c in case)
-    return len(files), runs, failed, skipped
+    return len(numbers), runs, failed, skipped
 
 
 def table(runs: Counter, failed: Counter, skipped: Counter) -> str:
@@ -60,7 +62,11 @@ def main() -> int:
         block = f"{START}\n{stamp}\n\n{body}\n{END}"
         marked = re.escape(START) + ".*?" + re.escape(END)
         a.docs.write_text(re.sub(marked, lambda _: block, text, flags=re.S))
-    return 1 if total or files < a.n else 0
+    # a run counts only if every test ran in it (a group that crashed leaves its tests short)
+    short = sorted(t for t in runs if runs[t] < a.n)
+    if short:
+        print(f"fewer than {a.n} runs of: {', '.join(short)}")
+    return 1 if total or files < a.n or short else 0
 
 
 if __name__ == "__main__":
