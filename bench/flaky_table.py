@@ -20,18 +20,22 @@ from pathlib import Path
 START, END = "<!-- flaky:start -->", "<!-- flaky:end -->"
 
 
-def tally(out: Path) -> tuple[int, Counter, Counter, Counter]:
-    """(runs, per-test runs, failures, skips); a run is every JUnit file named runK-*.xml of one K."""
+def tally(out: Path) -> tuple[dict[str, float], Counter, Counter, Counter]:
+    """(seconds of each run, per-test runs, failures, skips); a run is the JUnit files runK-*.xml of one K,
+    its groups run at once, so it takes as long as its longest group."""
     runs, failed, skipped = Counter(), Counter(), Counter()
-    files = sorted(out.glob("run*.xml"))
-    numbers = {re.match(r"run(\d+)", f.name).group(1) for f in files}
-    for xml in files:
-        for case in ET.parse(xml).iter("testcase"):
+    seconds: dict[str, float] = {}
+    for xml in sorted(out.glob("run*.xml")):
+        k = re.match(r"run(\d+)", xml.name).group(1)
+        root = ET.parse(xml).getroot()
+        took = sum(float(suite.get("time", 0)) for suite in root.iter("testsuite"))
+        seconds[k] = max(seconds.get(k, 0.0), took)
+        for case in root.iter("testcase"):
             name = f"{case.get('classname')}::{case.get('name')}"
             runs[name] += 1
             failed[name] += any(c.tag in ("failure", "error") for c in case)
             skipped[name] += any(c.tag == "skipped" for c in case)
-    return len(numbers), runs, failed, skipped
+    return seconds, runs, failed, skipped
 
 
 def table(runs: Counter, failed: Counter, skipped: Counter) -> str:
@@ -46,10 +50,12 @@ def main() -> int:
     p.add_argument("n", type=int)
     p.add_argument("--docs", type=Path)
     a = p.parse_args()
-    files, runs, failed, skipped = tally(a.out)
+    seconds, runs, failed, skipped = tally(a.out)
+    files = len(seconds)
     body = table(runs, failed, skipped)
     total = sum(failed.values())
-    summary = f"{files} runs of {len(runs)} tests: {total} failures, {sum(skipped.values())} skipped"
+    took = f"{min(seconds.values()):.0f}-{max(seconds.values()):.0f} s a run" if seconds else "no run"
+    summary = f"{files} runs of {len(runs)} tests ({took}): {total} failures, {sum(skipped.values())} skipped"
     print(body)
     print(summary)
     if a.docs:

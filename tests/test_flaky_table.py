@@ -12,11 +12,11 @@ SCRIPT = ROOT / "bench" / "flaky_table.py"
 FAILURE = '<failure message="x"/>'
 
 
-def _junit(path, cases):
+def _junit(path, cases, seconds=1.0):
     body = "".join(
         f'<testcase classname="tests.{c}" name="{n}">{FAILURE * bad}</testcase>' for c, n, bad in cases
     )
-    path.write_text(f"<testsuites><testsuite>{body}</testsuite></testsuites>")
+    path.write_text(f'<testsuites><testsuite time="{seconds}">{body}</testsuite></testsuites>')
 
 
 def _table(out, n, *args):
@@ -27,13 +27,14 @@ def _table(out, n, *args):
 
 def test_two_groups_a_run_count_one_run_and_a_failure_fails_the_tally(tmp_path):
     for i in (1, 2):
-        _junit(tmp_path / f"run{i}-cluster.xml", [("test_slurm", "test_demo", False)])
-        _junit(tmp_path / f"run{i}-faults.xml", [("test_faults", "test_kill", i == 2)])
+        _junit(tmp_path / f"run{i}-cluster.xml", [("test_slurm", "test_demo", False)], seconds=100.0 * i)
+        _junit(tmp_path / f"run{i}-faults.xml", [("test_faults", "test_kill", i == 2)], seconds=150.0)
     proc = _table(tmp_path, 2)
     assert proc.returncode == 1
     assert "| `tests.test_faults::test_kill` | 2 | 1 | 0 |" in proc.stdout
     assert "| `tests.test_slurm::test_demo` | 2 | 0 | 0 |" in proc.stdout
-    assert "2 runs of 2 tests: 1 failures" in proc.stdout
+    # the groups of a run overlap: a run takes its longest group's time
+    assert "2 runs of 2 tests (150-200 s a run): 1 failures" in proc.stdout
 
 
 def test_a_group_missing_from_a_run_fails_the_tally_naming_its_tests(tmp_path):
@@ -55,4 +56,4 @@ def test_clean_runs_pass_and_the_docs_block_is_rewritten_in_place(tmp_path):
     text = docs.read_text()
     assert text.startswith("before\n<!-- flaky:start -->\nMeasured ")
     assert text.endswith("<!-- flaky:end -->\nafter\n")
-    assert "3 runs of 1 tests: 0 failures, 0 skipped." in text and "old" not in text
+    assert "3 runs of 1 tests (1-1 s a run): 0 failures, 0 skipped." in text and "old" not in text
