@@ -33,8 +33,8 @@ SETTINGS = {
     },
     "without dropout": {"model_a": {"spatial_dropout": 0, "dropout": 0}},
     "without BatchNorm": {"no_batchnorm": True},
-    # not the model's numbers bit for bit: how much of BatchNorm's cost is Keras 3's unfused arithmetic
-    "fused BatchNorm (TF's kernel)": {"fused_batchnorm": True},
+    # `bn_kernel: fused`, TensorFlow's kernel: the same arithmetic up to float rounding
+    "fused BatchNorm (TF's kernel)": {"model_a": {"bn_kernel": "fused"}},
     "forward only": {"forward": True},
 }
 
@@ -50,22 +50,8 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 from workflow_scripts import models
 from workflow_scripts.configcheck import load_yaml, with_defaults
 change = json.loads({change!r})
-class FusedBN(keras.layers.BatchNormalization):
-    # TensorFlow's fused kernel, as Keras 2 used (Keras 3 computes moments, then normalises)
-    def call(self, x, training=None, mask=None):
-        x4 = x if len(x.shape) == 4 else tf.reshape(x, [-1, 1, 1, x.shape[-1]])
-        if training:
-            y, mean, var = tf.compat.v1.nn.fused_batch_norm(x4, self.gamma, self.beta, epsilon=self.epsilon)
-            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
-            self.moving_variance.assign(self.moving_variance * self.momentum + var * (1 - self.momentum))
-        else:
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(x4, self.gamma, self.beta, self.moving_mean,
-                                                       self.moving_variance, self.epsilon, is_training=False)
-        return y if len(x.shape) == 4 else tf.reshape(y, tf.shape(x))
-if change.pop("fused_batchnorm", False):
-    models.layers.BatchNormalization = FusedBN
 if change.pop("no_batchnorm", False):
-    models.layers.BatchNormalization = lambda momentum, name: keras.layers.Identity(name=name)
+    models.layer_class = lambda kernel: lambda momentum, name: keras.layers.Identity(name=name)
 forward = change.pop("forward", False)
 from workflow_scripts.settings import for_training
 run = for_training(with_defaults(change, load_yaml({schema!r})), "A")

@@ -135,3 +135,12 @@ def test_no_private_member_of_another_object_is_used():
             ):
                 found.append(f"{path.name}:{node.lineno}: .{node.attr}")
     assert not found, found
+
+
+def test_no_tracked_file_is_a_symlink():
+    """A link to a venv or a path of one machine, committed by `git add -A` where `.gitignore` spelled the
+    folder with a slash (which a link does not match), replaces that folder on every checkout."""
+    listed = _run("git", "ls-files", "-s").stdout.splitlines()
+    assert listed
+    links = [line.split("\t", 1)[1] for line in listed if line.startswith("120000 ")]
+    assert not links, links

@@ -83,10 +83,9 @@ def keep_best(state: TrainingState, scratch: Path):
             best = np.inf if state.best_val_loss is None else state.best_val_loss
             if current is None or not np.isfinite(current) or current >= best:
                 return
-            from .models import float32_twin
+            from .models import saveable
 
-            plain = keras.mixed_precision.global_policy().name == "float32"
-            (self.model if plain else float32_twin(self.model)).save(scratch)
+            saveable(self.model).save(scratch)
             pause_point("best-saved")
             state.best_model = scratch.read_bytes()
             scratch.unlink()

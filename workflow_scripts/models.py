@@ -7,12 +7,14 @@ VGG16 base frozen, 1,449,474 (B).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import keras
 import numpy as np
 from keras import layers
 
+from .batchnorm import FusedBatchNormalization, layer_class, stock_config
 from .settings import Augmentation, ModelA, ModelB, ModelCommon
 
 OUTPUTS = ("age", "gender")
@@ -99,18 +101,19 @@ INITIALIZERS = {
 }
 
 
-def _norm_act(x, name: str, bn_momentum: float, bn_position: str):
-    """BatchNorm and ReLU in the order the config names (the study: BatchNorm before the ReLU)."""
-    bn = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")
+def _norm_act(x, name: str, cfg: ModelCommon):
+    """BatchNorm (trained through the config's kernel) and ReLU in the order the config names (the study:
+    BatchNorm before the ReLU)."""
+    bn = layer_class(cfg.bn_kernel)(momentum=cfg.bn_momentum, name=f"{name}_bn")
     relu = layers.ReLU(name=f"{name}_relu")
-    return relu(bn(x)) if bn_position == "before_relu" else bn(relu(x))
+    return relu(bn(x)) if cfg.bn_position == "before_relu" else bn(relu(x))
 
 
 def _conv_block(x, filters: int, name: str, cfg: ModelA):
     init = INITIALIZERS[cfg.initializers][0]
     x = layers.Conv2D(filters, cfg.kernel_size, padding="same", use_bias=False, kernel_initializer=init,
                       name=f"{name}_conv")(x)  # fmt: skip
-    x = _norm_act(x, name, cfg.bn_momentum, cfg.bn_position)
+    x = _norm_act(x, name, cfg)
     x = layers.MaxPooling2D(name=f"{name}_pool")(x)
     rate = cfg.spatial_dropout
     if rate and cfg.conv_dropout == "spatial":  # whole feature maps, as in the study
@@ -123,7 +126,7 @@ def _conv_block(x, filters: int, name: str, cfg: ModelA):
 def _dense_block(x, units: int, name: str, cfg: ModelCommon):
     init = INITIALIZERS[cfg.initializers][0]
     x = layers.Dense(units, kernel_initializer=init, name=f"{name}_dense")(x)
-    x = _norm_act(x, name, cfg.bn_momentum, cfg.bn_position)
+    x = _norm_act(x, name, cfg)
     return layers.Dropout(cfg.dropout, name=f"{name}_drop")(x) if cfg.dropout else x
 
 
@@ -222,13 +225,18 @@ def compile_model(
     )
 
 
-def float32_twin(model: keras.Model) -> keras.Model:
-    """`model` with every layer computing in float32: its variables are float32 under any mixed policy, so
-    the weights carry over exactly. What is saved, evaluated and exported, whatever it was trained in."""
+def saveable(model: keras.Model) -> keras.Model:
+    """`model` as it is saved, evaluated and exported, whatever it was trained in: every layer computing in
+    float32 (its variables are float32 under any mixed policy, so the weights carry over exactly) and Keras'
+    own BatchNorm in place of the fused one (same weights). `model` itself when it is that already."""
     low = {"mixed_bfloat16", "mixed_float16", "bfloat16", "float16"}
+    fused = any(isinstance(layer, FusedBatchNormalization) for layer in walk_layers(model))
+    if keras.mixed_precision.global_policy().name == "float32" and not fused:
+        return model
 
     def plain(node: Any) -> Any:
         if isinstance(node, dict):
+            node = stock_config(node)
             if node.get("class_name") == "DTypePolicy" and node["config"]["name"] in low:
                 return {**node, "config": {**node["config"], "name": "float32"}}
             return {
@@ -246,3 +254,11 @@ def float32_twin(model: keras.Model) -> keras.Model:
         keras.mixed_precision.set_global_policy(policy)
     twin.set_weights(model.get_weights())
     return twin
+
+
+def walk_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of `model`, those of nested models too."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from walk_layers(layer)

@@ -40,6 +40,7 @@ class ModelCommon:
     dropout: float
     bn_momentum: float
     bn_position: str
+    bn_kernel: str
     initializers: str
     loss_weights: LossWeights
     age_loss: str
