@@ -113,6 +113,7 @@ def test_verdicts_say_inside_outside_and_who_is_better_in_words():
     lines = verdicts.model_difference(diff)
     assert lines[0].startswith("Age MAE, A minus B") and lines[0].endswith("Model B is better.")
     assert lines[1].endswith("the data cannot tell which model is better.")
+    assert all(", 95% paired interval [" in line for line in lines)
 
 
 def test_the_headline_of_several_seeds_gives_their_mean_and_two_level_interval():

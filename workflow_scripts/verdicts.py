@@ -90,7 +90,7 @@ def model_difference(diff: dict[str, Any]) -> list[str]:
     """A vs B on the same test images, in words."""
     if not diff:
         return []
-    conf = 100 * diff["confidence"]
+    conf = percent(diff["confidence"], 0)
     out = []
     for metric, better_if_negative in (("age_mae", True), ("gender_accuracy", False)):
         d = diff[metric]
@@ -102,7 +102,7 @@ def model_difference(diff: dict[str, Any]) -> list[str]:
             verdict = f"Model {'A' if a_better else 'B'} is better"
         out.append(
             f"{NAMES[metric][0].upper()}{NAMES[metric][1:]}, A minus B on the same {diff['n']} test images: "
-            f"{fmt(metric, d['difference'], signed=True)}, {conf:.0f}% paired interval {span}: {verdict}."
+            f"{fmt(metric, d['difference'], signed=True)}, {conf} paired interval {span}: {verdict}."
         )
     return out
 
