@@ -25,12 +25,15 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def _fusable(self, inputs: Any, training: Any, mask: Any) -> bool:
         plain = not (self.renorm or self.synchronized) and self.center and self.scale
         last = self.axis in (-1, len(inputs.shape) - 1)
+        # Keras computes float64 in float64; the kernel takes float32 at most
+        single = keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float16", "bfloat16")
         return bool(
             training
             and self.trainable
             and mask is None
             and plain
             and last
+            and single
             and len(inputs.shape) in (2, 4)
             and keras.backend.backend() == "tensorflow"
         )
@@ -40,14 +43,15 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        # float32 whatever the policy, as Keras' own layer computes
+        # half-precision inputs in float32, as Keras' own layer computes them
         x = tf.cast(inputs, "float32")
         x4 = x if len(x.shape) == 4 else tf.reshape(x, [-1, 1, 1, x.shape[-1]])
         y, mean, corrected = tf.compat.v1.nn.fused_batch_norm(
             x4, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"), epsilon=self.epsilon
         )
-        n = tf.cast(tf.size(x4) // x.shape[-1], "float32")
-        variance = corrected * (n - 1.0) / n
+        n = tf.cast(tf.size(x4, out_type=tf.int64) // x.shape[-1], "float32")
+        # one value a channel: the biased variance is 0, whatever the kernel makes of dividing by n - 1
+        variance = tf.where(n > 1.0, corrected * (n - 1.0) / n, tf.zeros_like(corrected))
         momentum = self.momentum
         self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
         self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
