@@ -55,14 +55,19 @@ def test_one_value_a_channel_gives_keras_zero_variance_not_nan():
     np.testing.assert_allclose(np.asarray(fused.moving_variance), stock.moving_variance, rtol=1e-6)
 
 
-def test_float64_is_keras_own_code_bit_for_bit():
-    keras.mixed_precision.set_global_policy("float64")
+def _step_under(policy, dtype):
+    """A training step of a fused layer and Keras' own under the global `policy`, on `dtype` inputs."""
+    keras.mixed_precision.set_global_policy(policy)
     try:
         (fused, stock), x = _pair((8, 6, 5, 4))
-        x = tf.cast(x, "float64")
-        y, want = fused(x, training=True), stock(x, training=True)
+        x = tf.cast(x, dtype)
+        return fused, stock, fused(x, training=True), stock(x, training=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_float64_is_keras_own_code_bit_for_bit():
+    _, _, y, want = _step_under("float64", "float64")
     assert y.dtype == tf.float64 and np.array_equal(y, want)
 
 
@@ -79,13 +84,7 @@ def test_where_it_does_not_fuse_it_is_keras_own_code_bit_for_bit(monkeypatch):
 
 
 def test_under_mixed_bfloat16_it_computes_in_float32_and_returns_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        (fused, stock), x = _pair((8, 6, 5, 4))
-        x = tf.cast(x, "bfloat16")
-        y, want = fused(x, training=True), stock(x, training=True)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    fused, stock, y, want = _step_under("mixed_bfloat16", "bfloat16")
     assert y.dtype == want.dtype == tf.bfloat16
     np.testing.assert_allclose(
         np.asarray(fused.moving_variance), np.asarray(stock.moving_variance), rtol=1e-5
