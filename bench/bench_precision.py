@@ -5,9 +5,11 @@ each setting in a fresh process, the settings alternated `--repeat` times (this 
 one warm-up epoch, then two timed ones. Prints images/s per run, the mean per setting and the ratio.
 
 Accuracy (`--demo RESULTS`): the demo's models trained by `train.train` in both precisions on a demo run's
-arrays (`RESULTS`/data/arrays, splits), same seed and config, with its validation numbers side by side.
+arrays (`RESULTS`/data/arrays, splits), same seed and config, with its validation numbers side by side;
+`--demo-setting bn_kernel` trains them with each BatchNorm kernel instead (`model_a.bn_kernel`, keras and
+fused, in float32).
 
-    python bench/bench_precision.py [--repeat 3] [--models A B] [--demo results]
+    python bench/bench_precision.py [--repeat 3] [--models A B] [--demo results] [--demo-setting bn_kernel]
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("float32", "mixed_bfloat16")
+# the settings --demo compares: where each sits in the model's config, and its values
+SETTINGS = {"precision": ("train", ("float32", "bfloat16")), "bn_kernel": ("model", ("keras", "fused"))}
 
 SPEED = r"""
 import json, sys, time
@@ -61,7 +65,7 @@ def speed(model: str, policy: str, n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def accuracy(results: Path, model: str) -> None:
+def accuracy(results: Path, model: str, setting: str = "precision") -> None:
     sys.path.insert(0, str(ROOT))
     from workflow_scripts import train
     from workflow_scripts.configcheck import load_yaml, with_defaults
@@ -72,16 +76,18 @@ def accuracy(results: Path, model: str) -> None:
     epochs, size = cfg[f"model_{model.lower()}"]["epochs"], cfg["image_size"]
     what = f"{epochs} epochs, {size} px" + (", random VGG16 weights" if model == "B" else "")
     print(f"\nthe demo's Model {model} ({what}), seed {cfg['seed']}:")
-    print(f"  {'precision':<10} {'best epoch':>10} {'val age MAE':>12} {'val gender':>11} {'s/epoch':>8}")
-    for precision in ("float32", "bfloat16"):
-        cfg["train"]["precision"] = precision
+    section, values = SETTINGS[setting]
+    section = f"model_{model.lower()}" if section == "model" else section
+    print(f"  {setting:<10} {'best epoch':>10} {'val age MAE':>12} {'val gender':>11} {'s/epoch':>8}")
+    for value in values:
+        cfg[section][setting] = value
         with tempfile.TemporaryDirectory() as tmp:
             resume = Path(tmp) / "resume"
             info = train.train(model, cfg, arrays, splits, resume, cfg["seed"], None, threads=2)
             rows = {r["epoch"]: r for r in train.trainstate.load(resume, info["run_key"])[0].rows}
         best = rows[info["best_epoch"]]
         per_epoch = sum(r["epoch_time_s"] for r in rows.values()) / len(rows)
-        print(f"  {precision:<10} {info['best_epoch']:>10} {best['val_age_mae']:>12.2f} "
+        print(f"  {value:<10} {info['best_epoch']:>10} {best['val_age_mae']:>12.2f} "
               f"{100 * best['val_gender_accuracy']:>10.1f}% {per_epoch:>8.1f}")  # fmt: skip
 
 
@@ -91,6 +97,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["A", "B"], choices=["A", "B"])
     p.add_argument("--images", type=int, default=256)
     p.add_argument("--demo", type=Path, help="a demo run's results folder: also train its models both ways")
+    p.add_argument("--demo-setting", choices=sorted(SETTINGS), default="precision", help="what --demo varies")
     a = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from workflow_scripts.tfsetup import cpu_has_amx, cpu_name
@@ -109,7 +116,7 @@ def main() -> None:
               f"({mean['mixed_bfloat16'] / mean['float32']:.2f}x); best {best['float32']:.1f} and "
               f"{best['mixed_bfloat16']:.1f} ({best['mixed_bfloat16'] / best['float32']:.2f}x)")  # fmt: skip
     for model in a.models if a.demo else ():
-        accuracy(a.demo, model)
+        accuracy(a.demo, model, a.demo_setting)
 
 
 if __name__ == "__main__":
