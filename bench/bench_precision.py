@@ -10,6 +10,7 @@ arrays (`RESULTS`/data/arrays, splits), same seed and config, with its validatio
 fused, in float32).
 
     python bench/bench_precision.py [--repeat 3] [--models A B] [--demo results] [--demo-setting bn_kernel]
+        [--demo-seeds 1 2 3]
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def speed(model: str, policy: str, n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def accuracy(results: Path, model: str, setting: str = "precision") -> None:
+def accuracy(results: Path, model: str, setting: str = "precision", seeds: list[int] | None = None) -> None:
+    """Train the demo's `model` with each value of `setting`, for each seed (the demo's own by default);
+    print each training's best validation epoch and, over several seeds, the paired mean difference."""
     sys.path.insert(0, str(ROOT))
     from workflow_scripts import train
     from workflow_scripts.configcheck import load_yaml, with_defaults
@@ -75,20 +78,32 @@ def accuracy(results: Path, model: str, setting: str = "precision") -> None:
     splits = {s: str(results / f"data/splits/{s}.csv") for s in ("train", "val")}
     epochs, size = cfg[f"model_{model.lower()}"]["epochs"], cfg["image_size"]
     what = f"{epochs} epochs, {size} px" + (", random VGG16 weights" if model == "B" else "")
-    print(f"\nthe demo's Model {model} ({what}), seed {cfg['seed']}:")
+    seeds = seeds or [cfg["seed"]]
+    print(f"\nthe demo's Model {model} ({what}), seed {', '.join(map(str, seeds))}:")
     section, values = SETTINGS[setting]
     section = f"model_{model.lower()}" if section == "model" else section
-    print(f"  {setting:<10} {'best epoch':>10} {'val age MAE':>12} {'val gender':>11} {'s/epoch':>8}")
-    for value in values:
-        cfg[section][setting] = value
-        with tempfile.TemporaryDirectory() as tmp:
-            resume = Path(tmp) / "resume"
-            info = train.train(model, cfg, arrays, splits, resume, cfg["seed"], None, threads=2)
-            rows = {r["epoch"]: r for r in train.trainstate.load(resume, info["run_key"])[0].rows}
-        best = rows[info["best_epoch"]]
-        per_epoch = sum(r["epoch_time_s"] for r in rows.values()) / len(rows)
-        print(f"  {value:<10} {info['best_epoch']:>10} {best['val_age_mae']:>12.2f} "
-              f"{100 * best['val_gender_accuracy']:>10.1f}% {per_epoch:>8.1f}")  # fmt: skip
+    head = f"  {'seed':>4} {setting:<10} {'best epoch':>10}"
+    print(f"{head} {'val age MAE':>12} {'val gender':>11} {'s/epoch':>8}")
+    best: dict[str, list[tuple[float, float]]] = {v: [] for v in values}
+    for seed in seeds:
+        for value in values:
+            cfg[section][setting] = value
+            with tempfile.TemporaryDirectory() as tmp:
+                resume = Path(tmp) / "resume"
+                info = train.train(model, cfg, arrays, splits, resume, seed, None, threads=2)
+                rows = {r["epoch"]: r for r in train.trainstate.load(resume, info["run_key"])[0].rows}
+            row = rows[info["best_epoch"]]
+            best[value].append((row["val_age_mae"], row["val_gender_accuracy"]))
+            per_epoch = sum(r["epoch_time_s"] for r in rows.values()) / len(rows)
+            print(f"  {seed:>4} {value:<10} {info['best_epoch']:>10} {row['val_age_mae']:>12.2f} "
+                  f"{100 * row['val_gender_accuracy']:>10.1f}% {per_epoch:>8.1f}", flush=True)  # fmt: skip
+    if len(seeds) > 1:
+        first, second = values
+        mae = [b[0] - a[0] for a, b in zip(best[first], best[second], strict=True)]
+        acc = [100 * (b[1] - a[1]) for a, b in zip(best[first], best[second], strict=True)]
+        print(f"  {second} - {first}, mean over the {len(seeds)} seeds (min to max): age MAE "
+              f"{sum(mae) / len(mae):+.2f} ({min(mae):+.2f} to {max(mae):+.2f}), gender "
+              f"{sum(acc) / len(acc):+.1f} points ({min(acc):+.1f} to {max(acc):+.1f})")  # fmt: skip
 
 
 def main() -> None:
@@ -98,6 +113,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=256)
     p.add_argument("--demo", type=Path, help="a demo run's results folder: also train its models both ways")
     p.add_argument("--demo-setting", choices=sorted(SETTINGS), default="precision", help="what --demo varies")
+    p.add_argument("--demo-seeds", type=int, nargs="+", help="seeds of --demo (default: the demo's)")
     a = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from workflow_scripts.tfsetup import cpu_has_amx, cpu_name
@@ -116,7 +132,7 @@ def main() -> None:
               f"({mean['mixed_bfloat16'] / mean['float32']:.2f}x); best {best['float32']:.1f} and "
               f"{best['mixed_bfloat16']:.1f} ({best['mixed_bfloat16'] / best['float32']:.2f}x)")  # fmt: skip
     for model in a.models if a.demo else ():
-        accuracy(a.demo, model, a.demo_setting)
+        accuracy(a.demo, model, a.demo_setting, a.demo_seeds)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Each setting is Model A at the study's settings (128 px, batch 32, the workflow'
 `compile_model`, the training thread settings of `train._runtime`) with one part taken out, timed in a
 fresh process on the same random images, the settings alternated `--repeat` times; the best run of each
 counts. The difference to the full step is that part's cost. "forward only" is `predict_on_batch`.
+"augmentation in tf.data" moves it instead: the same layers, in a parallel `tf.data` map beside the step
+(as keras-io advises for CPUs), the model built without them.
 
 The work is counted from the model: 2 x (output pixels x kernel area x input channels x filters) per
 convolution and 2 x inputs x units per dense layer, forward; a training step is about three forward passes
@@ -35,6 +37,8 @@ SETTINGS = {
     "without BatchNorm": {"no_batchnorm": True},
     # `bn_kernel: fused`, TensorFlow's kernel: the same arithmetic up to float rounding
     "fused BatchNorm (TF's kernel)": {"model_a": {"bn_kernel": "fused"}},
+    # the same augmentation, computed by tf.data's parallel map beside the step instead of inside it
+    "augmentation in tf.data": {"aug_in_data": True},
     "forward only": {"forward": True},
 }
 
@@ -53,10 +57,15 @@ change = json.loads({change!r})
 if change.pop("no_batchnorm", False):
     models.layer_class = lambda kernel: lambda momentum, name: keras.layers.Identity(name=name)
 forward = change.pop("forward", False)
+aug_in_data = change.pop("aug_in_data", False)
+from dataclasses import replace
 from workflow_scripts.settings import for_training
 run = for_training(with_defaults(change, load_yaml({schema!r})), "A")
 keras.utils.set_random_seed(1)
-net = models.build_model_a(128, run.model, run.augmentation, 1)
+aug = run.augmentation
+if aug_in_data:
+    aug = replace(aug, flip="none", rotation=0, zoom=0, translation=0, shear=0)
+net = models.build_model_a(128, run.model, aug, 1)
 models.compile_model(net, keras.optimizers.Adam(1e-3), run.model)
 flops = 0
 def walk(m):
@@ -75,6 +84,12 @@ x = rng.integers(0, 255, (n, 128, 128, 3)).astype(np.float32)
 y = {{"age": rng.uniform(1, 90, n).astype(np.float32), "gender": rng.integers(0, 2, n).astype(np.float32)}}
 if forward:
     run = lambda: [net.predict_on_batch(x[i : i + 32]) for i in range(0, n, 32)]
+elif aug_in_data:
+    layer = models.augmentation(run.augmentation, 1)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    ds = ds.map(lambda a, b: (layer(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    run = lambda: net.fit(ds, epochs=1, verbose=0)
 else:
     run = lambda: net.fit(x, y, batch_size=32, epochs=1, verbose=0)
 run()
