@@ -8,10 +8,10 @@ way: Keras `load_img(target_size=...)` + `img_to_array(dtype="uint8")`, one imag
 Each runs `--repeat` times (the baseline in a fresh process each time) and the best run of each counts:
 on a virtual machine the baseline's first touch of its arrays costs anything from nothing to
 0.4 ms an image from one run to the next. Prints images/s of each (best and range), the ratio, the
-ceiling and our share of it, and the split of our time between the two steps. The ceiling is measured,
-not multiplied out: the same worker processes doing nothing but open, decode and resize every image
-(`decode.load_image`, pool started before the clock), best of `--repeat` runs, each run next to one of
-ours so that both see the machine in the same state.
+ceiling and our share of it (best against best), and the split of our time between the two steps. The
+ceiling is measured, not multiplied out: the same worker processes doing nothing but open, decode and
+resize every image (`decode.load_image`, pool started before the clock), best of `--repeat` runs, each
+run next to one of ours so that the two sample the machine's swings alike.
 
 `--images photo` (the default) writes 200x200 JPEGs cut from the photographs shipped in scikit-image's
 wheel (crops of 200 px or more, shrunk), at JPEG quality 90-97: their full decode takes about as long as
@@ -112,40 +112,50 @@ def baseline_in_child(folder: Path, size: int) -> tuple[float, int]:
 
 
 def _decode_only(job: tuple[list[str], int, str]) -> int:
+    """How many of the job's images decoded (the time of those that did not counts, as on our side)."""
     paths, size, interpolation = job
+    done = 0
     for path in paths:
         try:
             load_image(path, size, interpolation)
         except OSError:
             continue
-    return len(paths)
+        done += 1
+    return done
 
 
 def _started(worker: int) -> int:
     return worker
 
 
-def ceiling(folder: Path, size: int, interpolation: str, workers: int) -> float:
-    """Images/s of `workers` processes that only open, decode and resize (what the workers' cores can do
-    if that were all the work): the tasks of `decode.decode_images`, the pool started before the clock."""
+def ceiling_run(folder: Path, size: int, interpolation: str, workers: int) -> tuple[int, float]:
+    """(images decoded, seconds) of `workers` processes that only open, decode and resize every file (what
+    the workers' cores can do if that were all the work): the tasks of `decode.decode_images`, the pool
+    started before the clock."""
     files = [str(f) for f in sorted(folder.glob("*.jpg"))]
     jobs = [(files[c], size, interpolation) for c in chunks(len(files), workers)]
     if workers == 1:
         t0 = time.perf_counter()
         done = sum(map(_decode_only, jobs))
-        return done / (time.perf_counter() - t0)
+        return done, time.perf_counter() - t0
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(_started, range(workers)))
         t0 = time.perf_counter()
         done = sum(pool.map(_decode_only, jobs))
-        return done / (time.perf_counter() - t0)
+        return done, time.perf_counter() - t0
+
+
+def ceiling(folder: Path, size: int, interpolation: str, workers: int) -> float:
+    """Images/s of `ceiling_run`."""
+    done, seconds = ceiling_run(folder, size, interpolation, workers)
+    return done / seconds
 
 
 def first_touch_us(mb: int = 256) -> float:
-    """Microseconds to touch each 4 KiB page of `mb` MB of fresh memory. About 0.6 here when the host already
-    backs the pages (the same allocation made again at once), but a virtual machine whose host takes back
-    free memory pays a fault on the host for each new page, and both sides here fill about 2 x N x 49 KB of
-    fresh memory (arrays, or page cache for the files) where the ceiling fills none."""
+    """Microseconds to touch each 4 KiB page of `mb` MB of fresh memory, as the machine is now. A virtual
+    machine whose host takes back the memory it frees may pay a fault on the host for each new page; both
+    sides here fill about 2 x N x 49 KB of fresh memory (arrays, or page cache for the files) where the
+    ceiling fills none."""
     t0 = time.perf_counter()
     np.ones(mb << 20, dtype=np.uint8)
     return (time.perf_counter() - t0) * 1e6 / (mb << 8)

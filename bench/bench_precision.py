@@ -7,7 +7,7 @@ one warm-up epoch, then two timed ones. Prints images/s per run, the mean per se
 Accuracy (`--demo RESULTS`): the demo's models trained by `train.train` in both precisions on a demo run's
 arrays (`RESULTS`/data/arrays, splits), same seed and config, with its validation numbers side by side;
 `--demo-setting bn_kernel` trains them with each BatchNorm kernel instead (`model_a.bn_kernel`, keras and
-fused, in float32).
+fused, at the demo's precision: float32).
 
     python bench/bench_precision.py [--repeat 3] [--models A B] [--demo results] [--demo-setting bn_kernel]
         [--demo-seeds 1 2 3]
