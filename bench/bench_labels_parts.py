@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_data import ours, photo_jpegs  # noqa: E402
+from bench_data import ours, photo_jpegs, started  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from workflow_scripts import decode, folders  # noqa: E402
@@ -40,10 +40,6 @@ from workflow_scripts.labels import parse_name  # noqa: E402
 IN_WORKERS = ("read the bytes", "hash (sha1)", "decode (draft)", "resize", "write the row")
 ORDER = ("folder walk", "fingerprint", "parse names", "reserve the array", *IN_WORKERS, "start the pool",
          "preprocess gather")  # fmt: skip
-
-
-def _noop(x: int) -> int:
-    return x
 
 
 def parts(folder: Path, tmp: Path, size: int, workers: int, sample: int) -> dict[str, float]:
@@ -90,7 +86,7 @@ def parts(folder: Path, tmp: Path, size: int, workers: int, sample: int) -> dict
 
     def pool():
         with ProcessPoolExecutor(max_workers=workers) as p:
-            list(p.map(_noop, range(workers)))
+            list(p.map(started, range(workers)))
 
     clock("start the pool", pool)
     order = np.random.default_rng(0).permutation(n)  # a split's rows, in the split's order
